@@ -1,0 +1,256 @@
+"""Stage two of Code as Reward: prove a kernel right on expert and random play before it trains.
+
+The paper's rule: every sub-task and the goal complete, in order, on all expert trajectories;
+fewer than 10% of random trajectories complete the task. carc adds the goal check's agreement with
+the environment's own success signal, and hypothesis properties of the kernel (equal to the
+reference interpreter bit for bit; rewards finite and in bounds; progress monotone; reset
+restores the start state; deterministic) on trajectory frames and perturbed copies of them.
+
+>>> report = verify(check_file("examples/minigrid/doorkey.car"), "doorkey.car",
+...                 VerifyConfig(env_id="MiniGrid-DoorKey-5x5-v0"))        # doctest: +SKIP
+>>> report.passed                                                           # doctest: +SKIP
+True
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from carc import ir
+from carc.interpreter import Interpreter
+from carc.layout import DONE, PROGRESS
+from carc.trajectories import Episode, load_episodes, record
+
+
+@dataclass(frozen=True)
+class VerifyConfig:
+    env_id: str
+    expert_dir: str | None = None
+    random_dir: str | None = None
+    episodes: int = 20
+    seed: int = 1000
+    expert_threshold: float = 1.0
+    random_threshold: float = 0.1
+    property_examples: int = 200
+    counterexample_dir: Path = Path("carc-counterexamples")
+    progress: bool = False
+
+
+@dataclass(frozen=True)
+class EpisodeScore:
+    """What the kernel made of one episode."""
+
+    completed_at: tuple[int | None, ...]  # per sub-task: the step it completed, or None
+    complete: bool  # every stage done, in order
+    env_success: bool
+    goal_steps: tuple[bool, ...]  # per step: the goal predicate holds on that frame
+    env_success_steps: tuple[bool, ...]  # per step: the env reports success there
+
+
+@dataclass(frozen=True)
+class SubtaskRow:
+    name: str
+    description: str
+    expert_rate: float
+    random_rate: float
+    expert_mean_step: float | None
+    random_mean_step: float | None
+
+
+@dataclass(frozen=True)
+class Agreement:
+    precision: float | None
+    recall: float | None
+    true_positive: int
+    false_positive: int
+    false_negative: int
+
+
+@dataclass(frozen=True)
+class PropertyResult:
+    name: str
+    passed: bool
+    examples: int
+    counterexample: str | None = None
+    detail: str | None = None
+
+
+@dataclass(frozen=True)
+class VerifyReport:
+    program: str
+    env_id: str
+    expert_episodes: int
+    random_episodes: int
+    expert_complete_rate: float
+    random_complete_rate: float
+    config: VerifyConfig
+    subtasks: tuple[SubtaskRow, ...]
+    episode_agreement: Agreement
+    step_agreement: Agreement
+    properties: tuple[PropertyResult, ...]
+    failures: tuple[str, ...] = field(default=())
+
+    @property
+    def passed(self) -> bool:
+        return not self.failures
+
+    def to_json(self) -> dict[str, Any]:
+        def agreement(a: Agreement) -> dict[str, Any]:
+            return a.__dict__
+
+        return {
+            "passed": self.passed,
+            "reason": self.failures[0] if self.failures else None,
+            "failures": list(self.failures),
+            "program": self.program,
+            "env_id": self.env_id,
+            "expert_episodes": self.expert_episodes,
+            "random_episodes": self.random_episodes,
+            "expert_complete_rate": self.expert_complete_rate,
+            "random_complete_rate": self.random_complete_rate,
+            "thresholds": {"expert": self.config.expert_threshold, "random": self.config.random_threshold},
+            "subtasks": [row.__dict__ for row in self.subtasks],
+            "goal_agreement": {"episodes": agreement(self.episode_agreement), "steps": agreement(self.step_agreement)},
+            "properties": [p.__dict__ for p in self.properties],
+        }
+
+
+# ---- scoring ------------------------------------------------------------------------------------
+
+
+def score_episode(program: ir.Program, kernel: Any, interpreter: Interpreter, episode: Episode) -> EpisodeScore:
+    tile = episode.metadata.get("tile_size")
+    state = kernel.new_state(1, tile)[0]
+    kernel.reset(np.ascontiguousarray(episode.frames[0]), state)
+    completed: list[int | None] = [None] * len(program.subtasks)
+    goal = program.subtasks[-1].predicate
+    istate = interpreter.new_state(1, tile)[0]
+    interpreter.reset(episode.frames[0], istate)
+    goal_steps = []
+    for t in range(1, episode.frames.shape[0]):
+        frame = np.ascontiguousarray(episode.frames[t])
+        kernel.step(frame, state)
+        for s in program.subtasks:
+            if completed[s.index] is None and state[DONE + s.index] != 0.0:
+                completed[s.index] = t
+        goal_steps.append(bool(interpreter.evaluate(frame, istate, {goal})[goal]))
+    success_steps = [bool(term) and episode.env_success and t == episode.steps - 1 for t, term in enumerate(episode.terminated)]
+    return EpisodeScore(tuple(completed), int(state[PROGRESS]) == len(program.stages), episode.env_success, tuple(goal_steps), tuple(success_steps))
+
+
+def _agreement(predicted: list[bool], actual: list[bool]) -> Agreement:
+    tp = sum(p and a for p, a in zip(predicted, actual))
+    fp = sum(p and not a for p, a in zip(predicted, actual))
+    fn = sum(a and not p for p, a in zip(predicted, actual))
+    return Agreement(tp / (tp + fp) if tp + fp else None, tp / (tp + fn) if tp + fn else None, tp, fp, fn)
+
+
+def _rate(values: list[bool]) -> float:
+    return sum(values) / len(values) if values else 0.0
+
+
+def _mean(values: list[int]) -> float | None:
+    return sum(values) / len(values) if values else None
+
+
+def _subtask_rows(program: ir.Program, expert: list[EpisodeScore], random: list[EpisodeScore]) -> tuple[SubtaskRow, ...]:
+    rows = []
+    for s in program.subtasks:
+        e_steps = [sc.completed_at[s.index] for sc in expert if sc.completed_at[s.index] is not None]
+        r_steps = [sc.completed_at[s.index] for sc in random if sc.completed_at[s.index] is not None]
+        rows.append(SubtaskRow(
+            s.name, s.description, len(e_steps) / max(1, len(expert)), len(r_steps) / max(1, len(random)),
+            _mean(e_steps), _mean(r_steps),  # type: ignore[arg-type]
+        ))
+    return tuple(rows)
+
+
+def env_kwargs_for(program: ir.Program, env_id: str) -> dict[str, Any]:
+    """A MiniGrid env renders at the tile size the program declares (`observe rgb tile N`)."""
+    from carc.envs.registry import env_family
+
+    return {"tile_size": program.tile} if env_family(env_id) == "minigrid" else {}
+
+
+def _episodes(program: ir.Program, config: VerifyConfig, policy: str, directory: str | None) -> list[Episode]:
+    if directory is not None:
+        return load_episodes(directory)
+    seed = config.seed if policy == "expert" else config.seed + 100_000
+    return record(config.env_id, policy, config.episodes, seed, None, progress=config.progress, env_kwargs=env_kwargs_for(program, config.env_id))
+
+
+def verify(program: ir.Program, program_name: str, config: VerifyConfig, kernel: Any | None = None) -> VerifyReport:
+    """Score expert and random episodes, check agreement and properties; the report says why it fails."""
+    from carc.kernel import compile_program
+    from carc.properties import check_properties
+
+    kernel = kernel or compile_program(program)
+    interpreter = Interpreter(program)
+    expert_eps = _episodes(program, config, "expert", config.expert_dir)
+    random_eps = _episodes(program, config, "random", config.random_dir)
+    expert = [score_episode(program, kernel, interpreter, ep) for ep in expert_eps]
+    random = [score_episode(program, kernel, interpreter, ep) for ep in random_eps]
+    expert_rate = _rate([sc.complete for sc in expert])
+    random_rate = _rate([sc.complete for sc in random])
+    scores = expert + random
+    episode_agreement = _agreement([sc.complete for sc in scores], [sc.env_success for sc in scores])
+    step_agreement = _agreement([g for sc in scores for g in sc.goal_steps], [a for sc in scores for a in sc.env_success_steps])
+    properties = check_properties(program, kernel, interpreter, expert_eps + random_eps, config.property_examples, config.counterexample_dir)
+    rows = _subtask_rows(program, expert, random)
+
+    failures = []
+    if not expert_eps:
+        failures.append("no expert episodes to verify on")
+    if expert_rate < config.expert_threshold:
+        missed = [row.name for row in rows if row.expert_rate < config.expert_threshold]
+        failures.append(f"expert play completes the task in only {expert_rate:.0%} of episodes (need {config.expert_threshold:.0%}); "
+                        f"sub-tasks short of it: {', '.join(missed) or 'none (order or grouping)'}")
+    if random_eps and random_rate >= config.random_threshold:
+        failures.append(f"random play completes the task in {random_rate:.0%} of episodes (must stay under {config.random_threshold:.0%}): the goal check is too easy")
+    failures.extend(f"property '{p.name}' fails: {p.detail}" for p in properties if not p.passed)
+    return VerifyReport(
+        program_name, config.env_id, len(expert_eps), len(random_eps), expert_rate, random_rate, config, rows,
+        episode_agreement, step_agreement, tuple(properties), tuple(failures),
+    )
+
+
+# ---- text report --------------------------------------------------------------------------------
+
+
+def _fmt(value: float | None, percent: bool = False) -> str:
+    if value is None or (isinstance(value, float) and math.isnan(value)):
+        return "-"
+    return f"{value:.0%}" if percent else f"{value:.1f}"
+
+
+def format_report(report: VerifyReport) -> str:
+    verdict = "PASS" if report.passed else f"FAIL: {report.failures[0]}"
+    lines = [
+        verdict,
+        f"program {report.program} on {report.env_id}: {report.expert_episodes} expert and {report.random_episodes} random episodes",
+        f"task complete: expert {report.expert_complete_rate:.0%} (need >= {report.config.expert_threshold:.0%}), "
+        f"random {report.random_complete_rate:.0%} (need < {report.config.random_threshold:.0%})",
+        "",
+        f"{'sub-task':<16} {'expert':>7} {'random':>7} {'expert step':>12} {'random step':>12}  description",
+    ]
+    for row in report.subtasks:
+        lines.append(f"{row.name:<16} {_fmt(row.expert_rate, True):>7} {_fmt(row.random_rate, True):>7} "
+                     f"{_fmt(row.expert_mean_step):>12} {_fmt(row.random_mean_step):>12}  {row.description}")
+    ea, sa = report.episode_agreement, report.step_agreement
+    lines += [
+        "",
+        f"goal vs env success: episodes precision {_fmt(ea.precision, True)} recall {_fmt(ea.recall, True)}; "
+        f"steps precision {_fmt(sa.precision, True)} recall {_fmt(sa.recall, True)}",
+        "properties: " + ", ".join(f"{p.name} {'ok' if p.passed else 'FAILED'}" for p in report.properties),
+    ]
+    for p in report.properties:
+        if not p.passed:
+            lines.append(f"  {p.name}: {p.detail}" + (f" (counterexample: {p.counterexample})" if p.counterexample else ""))
+    for failure in report.failures[1:]:
+        lines.append(f"also: {failure}")
+    return "\n".join(lines)

@@ -1,0 +1,88 @@
+"""MiniGrid envs render the full-grid RGB frame; the planning expert solves the listed missions."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from carc.envs.base import frame_of
+from carc.envs.minigrid import (
+    DROP,
+    PICKUP,
+    MiniGridExpert,
+    expert_success_rate,
+    make_minigrid_env,
+    run_expert_episode,
+)
+from carc.envs.registry import env_family, make_env, make_expert
+
+FAST_ENVS = [
+    "MiniGrid-DoorKey-5x5-v0",
+    "MiniGrid-DoorKey-6x6-v0",
+    "MiniGrid-DoorKey-8x8-v0",
+    "MiniGrid-Unlock-v0",
+    "MiniGrid-UnlockPickup-v0",
+    "MiniGrid-KeyCorridorS3R1-v0",
+    "MiniGrid-KeyCorridorS3R2-v0",
+    "MiniGrid-BlockedUnlockPickup-v0",
+]
+SLOW_ENVS = ["MiniGrid-DoorKey-16x16-v0", "MiniGrid-KeyCorridorS3R3-v0"]
+ALL_ENVS = FAST_ENVS + [pytest.param(env_id, marks=pytest.mark.slow) for env_id in SLOW_ENVS]
+
+
+@pytest.mark.parametrize("tile_size", [8, 32])
+def test_observation_is_full_grid_rgb_and_equals_render(tile_size: int) -> None:
+    env = make_minigrid_env("MiniGrid-DoorKey-5x5-v0", tile_size=tile_size)
+    obs, _ = env.reset(seed=3)
+    assert obs.shape == (5 * tile_size, 5 * tile_size, 3) and obs.dtype == np.uint8
+    assert env.observation_space.shape == obs.shape
+    np.testing.assert_array_equal(env.render(), obs)
+    obs, *_ = env.step(2)
+    np.testing.assert_array_equal(env.render(), obs)
+    np.testing.assert_array_equal(frame_of(env, obs), obs)
+
+
+def test_view_is_highlighted_in_frame() -> None:
+    obs, _ = make_minigrid_env("MiniGrid-DoorKey-5x5-v0").reset(seed=0)
+    colours = {tuple(pixel) for pixel in obs.reshape(-1, 3)}
+    assert (255, 76, 76) in colours  # the agent, lightened: it is always in its own view
+
+
+def test_seed_makes_resets_reproducible() -> None:
+    first = make_minigrid_env("MiniGrid-DoorKey-8x8-v0", seed=7)
+    second = make_minigrid_env("MiniGrid-DoorKey-8x8-v0", seed=7)
+    np.testing.assert_array_equal(first.render(), second.render())
+
+
+def test_registry_dispatches_minigrid() -> None:
+    env = make_env("MiniGrid-Unlock-v0", tile_size=16)
+    assert env_family("MiniGrid-Unlock-v0") == env_family("BabyAI-GoToLocal-v0") == "minigrid"
+    assert env.reset(seed=0)[0].shape[2] == 3 and env.get_wrapper_attr("tile_size") == 16
+    assert isinstance(make_expert(env), MiniGridExpert)
+
+
+@pytest.mark.parametrize("env_id", ALL_ENVS)
+@pytest.mark.parametrize("seed", [0, 1])
+def test_expert_solves(env_id: str, seed: int) -> None:
+    env = make_minigrid_env(env_id)
+    assert run_expert_episode(env, seed)
+
+
+def test_expert_moves_the_blocking_ball_first() -> None:
+    env = make_minigrid_env("MiniGrid-BlockedUnlockPickup-v0")
+    obs, _ = env.reset(seed=0)
+    expert = MiniGridExpert(env)
+    expert.reset(obs)
+    while (action := expert.act(obs)) != PICKUP:
+        obs, *_ = env.step(action)
+    obs, *_ = env.step(action)
+    assert env.unwrapped.carrying.type == "ball"
+    while (action := expert.act(obs)) != DROP:
+        obs, *_ = env.step(action)
+    assert action == DROP
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("env_id", FAST_ENVS + SLOW_ENVS)
+def test_expert_success_rate_is_total_over_100_seeds(env_id: str) -> None:
+    assert expert_success_rate(env_id, range(100)) == 1.0
