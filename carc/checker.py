@@ -97,7 +97,9 @@ class _Checker:
     modules: set[str] = field(default_factory=set)
 
     def error(self, code: str, message: str, span: Span, note: str | None = None) -> ErrorVal:
-        self.diagnostics.append(Diagnostic(code, message, span, note=note))
+        diagnostic = Diagnostic(code, message, span, note=note)
+        if diagnostic not in self.diagnostics:
+            self.diagnostics.append(diagnostic)
         return ErrorVal()
 
     # ---- IR construction ----
@@ -239,12 +241,29 @@ class _Checker:
             return value
         if not isinstance(value, Val):
             return self.error("E401", f"start takes a value (num, bool, point, box or region), not {type_of(value)}", node.args[0].span)
+        if self.uses_start(value.node):
+            # A latch whose source reads another latch would depend on the order latches are set.
+            return self.error("E405", "start(...) of a value that already uses start(...): apply start to the parts, "
+                              "e.g. f(start(a), start(b))", node.span)
         for latch in self.latches:
             if latch.source == value.node:
                 return self.emit("start", value.type, const=(latch.offset,))
         offset = sum(ir.WIDTH[latch.type] for latch in self.latches)
         self.latches.append(ir.Latch(value.node, value.type, offset))  # type: ignore[arg-type]
         return self.emit("start", value.type, const=(offset,))
+
+    def uses_start(self, root: int) -> bool:
+        """Whether IR node `root` reads a start(...) value, walked iteratively."""
+        stack, seen = [root], set()
+        while stack:
+            i = stack.pop()
+            if i in seen:
+                continue
+            seen.add(i)
+            if self.nodes[i].op == "start":
+                return True
+            stack.extend(self.nodes[i].args)
+        return False
 
     def coerce(self, value: Value, kind: str) -> tuple[Value, int | None]:
         """Fit a value to a parameter kind; returns the value and, for a region, its exists node."""
@@ -312,7 +331,14 @@ class _Checker:
             self.helper_depth += 1
             try:
                 body_env = {p.name.id: a for p, a in zip(helper.params, args)}
-                self.memo[key] = self.expr(helper.body, body_env)
+                result = self.expr(helper.body, body_env)
+                declared = helper.result_type.id
+                if not isinstance(result, ErrorVal) and declared in TYPE_NAMES and type_of(result) != declared:
+                    message = f"{helper.name.id} is declared -> {declared} but its body is {type_of(result)}"
+                    if not any(d.message == message and d.span == helper.body.span for d in self.diagnostics):
+                        self.error("E401", message, helper.body.span)
+                    result = ErrorVal()
+                self.memo[key] = result
             finally:
                 self.helper_depth -= 1
         return self.memo[key]
@@ -338,16 +364,41 @@ class _Checker:
         for param in (*item.params, item.result_type):
             type_name = param.type_name if isinstance(param, ast.Param) else param
             if type_name.id not in TYPE_NAMES:
-                self.error("E403", f"unknown type '{type_name.id}'", type_name.span, self.suggest(type_name.id, list(TYPE_NAMES)) or f"types: {', '.join(TYPE_NAMES)}")
+                hint = "numbers are 'num'" if type_name.id in ("int", "float", "number", "double") else self.suggest(type_name.id, list(TYPE_NAMES))
+                self.error("E403", f"unknown type '{type_name.id}'", type_name.span, hint or f"types: {', '.join(TYPE_NAMES)}")
         for param in item.params:
             if param.name.id in seen:
                 self.error("E302", f"parameter '{param.name.id}' appears twice", param.name.span)
             seen.add(param.name.id)
+        if all(t.id in TYPE_NAMES for t in (*(p.type_name for p in item.params), item.result_type)):
+            self.check_helper_body(item)
         self.define(item.name, Binding(None, item, item.span, origin))
+
+    def check_helper_body(self, item: ast.Def) -> None:
+        """Check a helper once at its definition, with stand-ins for its parameters.
+
+        Stand-in nodes are never read by a sub-task, so pruning drops them; calls re-check the
+        body with real arguments (and identical diagnostics are reported once).
+        """
+        env: dict[str, Value] = {}
+        for param in item.params:
+            kind = param.type_name.id
+            if kind == "color":
+                env[param.name.id] = ColorVal(_STAND_IN_COLOR)
+            elif kind == "objects":
+                env[param.name.id] = ObjectsVal(_STAND_IN_COLOR)
+            else:
+                env[param.name.id] = self.emit("param", kind, const=(param.name.id,))
+        value = self.expr(item.body, env)
+        if not isinstance(value, ErrorVal) and type_of(value) != item.result_type.id:
+            self.error("E401", f"{item.name.id} is declared -> {item.result_type.id} but its body is {type_of(value)}", item.body.span)
 
     def check_let(self, item: ast.Let, origin: str) -> None:
         value = self.expr(item.value, {})
         self.define(item.name, Binding(value, None, item.span, origin))
+
+
+_STAND_IN_COLOR = ir.Color("parameter", ((0, 0, 0),), 0)
 
 
 class _TooBig(Exception):
@@ -483,7 +534,6 @@ def _check_program(checker: _Checker, unit: ast.Unit) -> ir.Program:
         if not item.low.value < item.high.value:
             checker.error("E507", f"reward bounds need low < high, got [{item.low.value:g}, {item.high.value:g}]", item.span)
         declared = (item.low.value, item.high.value)
-    _check_palette_size(checker, unit)
     if checker.diagnostics:
         raise CarcError(checker.diagnostics)
     program = _prune(ir.Program(
@@ -491,16 +541,18 @@ def _check_program(checker: _Checker, unit: ast.Unit) -> ir.Program:
         colors=tuple(checker.colors), nodes=tuple(checker.nodes), latches=tuple(checker.latches),
         stages=tuple(stages), shaping=shaping, bounds=(0.0, 0.0), bounds_declared=declared is not None,
     ))
+    _check_palette_size(program, unit)
     bounds = declared if declared is not None else reward_interval(program)
     return ir.Program(**{**program.__dict__, "bounds": bounds})
 
 
-def _check_palette_size(checker: _Checker, unit: ast.Unit) -> None:
-    shades = sum(len(c.shades) for c in checker.colors)
-    if len(checker.colors) > LIMITS["max_colors"].cap:
-        checker.error("E110", f"program uses {len(checker.colors)} colours; the limit is {int(LIMITS['max_colors'].cap)}", unit.name.span)
-    elif shades > LIMITS["max_shades"].cap:
-        checker.error("E110", f"program uses {shades} colour shades; the limit is {int(LIMITS['max_shades'].cap)}", unit.name.span)
+def _check_palette_size(program: ir.Program, unit: ast.Unit) -> None:
+    """Caps on the colours the kernel really scans (after pruning unused stdlib ones)."""
+    shades = sum(len(c.shades) for c in program.colors)
+    if len(program.colors) > LIMITS["max_colors"].cap:
+        raise CarcError([Diagnostic("E110", f"program uses {len(program.colors)} colours; the limit is {int(LIMITS['max_colors'].cap)}", unit.name.span)])
+    if shades > LIMITS["max_shades"].cap:
+        raise CarcError([Diagnostic("E110", f"program uses {shades} colour shades; the limit is {int(LIMITS['max_shades'].cap)}", unit.name.span)])
 
 
 def _prune(program: ir.Program) -> ir.Program:

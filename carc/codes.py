@@ -1,9 +1,11 @@
-"""Every error code carc emits, with a one-line title.
+"""Every diagnostic code carc emits, with a one-line title.
 
 Codes group by stage: E1xx input gate and size/shape limits, E2xx syntax, E3xx names, E4xx types,
-E5xx program structure. docs/errors.md shows an example program and its exact error for each code;
-it is generated from tests/fixtures/errors/ by scripts/make_error_docs.py, and tests check that
-every code here has a fixture.
+E5xx program structure (these are FRONT_END_CODES: gate, parser, checker); W6xx lints (warnings,
+carc/lints.py) and E7xx the auditor (carc/audit.py), whose tables are merged in here.
+docs/errors.md shows an example program and its exact error for each front-end code; it is
+generated from tests/fixtures/errors/ by scripts/make_error_docs.py, and tests check that every
+front-end code has a fixture.
 
 >>> CODES["E207"]
 "'=' where '==' was meant"
@@ -11,7 +13,7 @@ every code here has a fixture.
 
 from __future__ import annotations
 
-CODES: dict[str, str] = {
+FRONT_END_CODES: dict[str, str] = {
     # input gate and limits
     "E101": "invalid UTF-8",
     "E102": "non-ASCII character outside a string literal",
@@ -58,6 +60,21 @@ CODES: dict[str, str] = {
     "E508": "bad colour channel or tolerance",
     "E509": "module where a program was expected, or a program item in a module",
 }
+
+
+from carc.audit import AUDIT_CODES  # noqa: E402  (tables owned by their stages)
+from carc.lints import LINT_CODES  # noqa: E402
+
+CODES: dict[str, str] = {**FRONT_END_CODES, **LINT_CODES, **AUDIT_CODES}
+
+
+def stage(code: str) -> str:
+    """Which part of carc reports a code."""
+    if code in LINT_CODES:
+        return "lint"
+    if code in AUDIT_CODES:
+        return "audit"
+    return {"1": "gate and limits", "2": "syntax", "3": "names", "4": "types", "5": "structure"}.get(code[1:2], "other")
 
 
 def title(code: str) -> str:

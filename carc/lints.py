@@ -177,8 +177,11 @@ def lint(unit: ast.Unit, program: ir.Program) -> list[Diagnostic]:
     """Warnings for a checked program (`unit` is its AST, for spans), in source order."""
     known = constant_values(program)
     perceives = reads_perception(program)
-    found = (_program_lints(unit, program, known, perceives) + _subtask_lints(unit, program, known, perceives)
-             + _syntactic_lints(unit) + _palette_lints(unit, program))
+    written = _syntactic_lints(unit)
+    inferred = [d for d in _subtask_lints(unit, program, known, perceives)
+                # a tautology already shown where it is written needs no second, vaguer report
+                if not (d.code == "W606" and any(d.span.start <= w.span.start < d.span.end for w in written))]
+    found = _program_lints(unit, program, known, perceives) + inferred + written + _palette_lints(unit, program)
     unique = {(d.code, d.span.start, d.message): d for d in found}
     return sorted(unique.values(), key=lambda d: (d.span.start, d.code))
 
@@ -287,7 +290,8 @@ def _palette_lints(unit: ast.Unit, program: ir.Program) -> list[Diagnostic]:
         tolerance = int(item.tolerance.value)
         for shade in item.shades:
             rgb = tuple(int(n.value) for n in shade.rgb)
-            gap, nearest = min((max(abs(a - b) for a, b in zip(rgb, s)) - max(tolerance, p.tolerance), p.name) for p in palette.values() for s in p.shades)
+            gap, _, nearest = min((max(abs(a - b) for a, b in zip(rgb, s)) - max(tolerance, p.tolerance), k, p.name)
+                                  for k, p in enumerate(palette.values()) for s in p.shades)
             if gap > 0:
                 out.append(_warn("W608", f"colour '{item.name.id}' shade rgb{rgb} matches no colour of the {'/'.join(modules)} palette",
                                  shade.span, f"nearest is '{nearest}', {gap} beyond tolerance: frames of this environment may never show it"))

@@ -210,6 +210,10 @@ def verify(program: ir.Program, program_name: str, config: VerifyConfig, kernel:
         missed = [row.name for row in rows if row.expert_rate < config.expert_threshold]
         failures.append(f"expert play completes the task in only {expert_rate:.0%} of episodes (need {config.expert_threshold:.0%}); "
                         f"sub-tasks short of it: {', '.join(missed) or 'none (order or grouping)'}")
+    expert_steps = _agreement([g for sc in expert for g in sc.goal_steps], [a for sc in expert for a in sc.env_success_steps])
+    if expert_steps.recall is not None and expert_steps.recall < config.expert_threshold:
+        failures.append(f"the goal check is false when the environment reports success in {1 - expert_steps.recall:.0%} "
+                        f"of successful expert episodes: it does not test the real goal")
     if random_eps and random_rate >= config.random_threshold:
         failures.append(f"random play completes the task in {random_rate:.0%} of episodes (must stay under {config.random_threshold:.0%}): the goal check is too easy")
     failures.extend(f"property '{p.name}' fails: {p.detail}" for p in properties if not p.passed)

@@ -18,7 +18,7 @@ if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
 from carc import check_text  # noqa: E402
-from carc.codes import CODES  # noqa: E402
+from carc.codes import CODES, stage  # noqa: E402
 from carc.diagnostics import CarcError, escape_echo  # noqa: E402
 
 FIXTURES = ROOT / "tests" / "fixtures" / "errors"
@@ -63,17 +63,18 @@ def render_docs() -> str:
         "",
         "Every error has the shape `FILE:LINE:COL: error[CODE]: message`, then the source line and a",
         "caret under the problem. Characters outside printable ASCII are shown as `\\x`/`\\u` escapes.",
-        "E1xx: input gate and limits; E2xx: syntax; E3xx: names; E4xx: types; E5xx: program structure.",
+        "E1xx: input gate and limits; E2xx: syntax; E3xx: names; E4xx: types; E5xx: program structure;",
+        "W6xx: lints (warnings: the program is accepted); E7xx: the auditor.",
         "",
-        "| code | meaning |",
-        "| ---- | ------- |",
+        "| code | stage | meaning |",
+        "| ---- | ----- | ------- |",
     ]
-    out.extend(f"| [{code}](#{code.lower()}) | {title.replace('|', '&#124;')} |" for code, title in sorted(CODES.items()))
+    out.extend(f"| [{code}](#{code.lower()}) | {stage(code)} | {title.replace('|', '&#124;')} |" for code, title in sorted(CODES.items()))
     for code, title in sorted(CODES.items()):
         out += ["", f"## {code}", "", f"**{title}**", ""]
         path = _example(code)
         if path is None:
-            out.append("(no example yet)")
+            out.append(f"Reported by the {stage(code)} stage (`carc audit`); no example program here.")
             continue
         out += [
             f"`{path.relative_to(ROOT).as_posix()}`:",

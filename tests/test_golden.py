@@ -27,7 +27,7 @@ from pathlib import Path
 import pytest
 
 from carc import check_text
-from carc.codes import CODES
+from carc.codes import CODES, FRONT_END_CODES
 from carc.diagnostics import CarcError
 from carc.irdump import dump_program
 from carc.syntax.dump import dump
@@ -95,8 +95,9 @@ def _codes(rendered: str) -> set[str]:
 
 
 def test_every_code_has_an_error_fixture() -> None:
+    """Every gate, parser and checker code; lint and audit codes come from later stages."""
     named = {p.stem.split("_")[0] for p in _inputs("errors")}
-    assert sorted(set(CODES) - named) == []
+    assert sorted(set(FRONT_END_CODES) - named) == []
 
 
 def test_error_fixtures_report_only_registered_codes() -> None:

@@ -90,7 +90,10 @@ def _syntax_error(source: Source, err: UnexpectedInput) -> CarcError:
             return CarcError([Diagnostic("E207", _EXAMPLES_BY_CODE["E207"], span)])
         if accepts == {"BONUS"}:
             return CarcError([Diagnostic("E206", _EXAMPLES_BY_CODE["E206"], span)])
-    named = err.match_examples(_lark().parse, _EXAMPLES, use_accepts=True)
+    try:
+        named = err.match_examples(_lark().parse, _EXAMPLES, use_accepts=True)
+    except TypeError:  # lark 1.x formats a debug message with %d over a ParserState, eagerly
+        named = None
     if named is not None:
         return CarcError([Diagnostic(named[0], named[1], span)])
     if isinstance(err, UnexpectedCharacters):

@@ -23,8 +23,8 @@ import math
 
 from carc.syntax import ast
 
-# Binding levels: a node printed where the grammar expects level `need` is parenthesised when its
-# own level is lower (looser), or equal for the chain levels that would merge with the outer one.
+# Binding levels, loosest first. A node printed where the grammar expects level `need` or tighter
+# is parenthesised when its own level is looser (see _operand).
 IF, OR, AND, NOT, COMPARE, SUM, PRODUCT, UNARY, ATOM = range(9)
 
 INDENT = "    "
@@ -34,14 +34,12 @@ def format_number(value: float) -> str:
     """The shortest text that the grammar's NUMBER reads back as this (non-negative) float."""
     if not math.isfinite(value):
         raise ValueError(f"carc has no literal for {value!r}")
+    # repr is the shortest text that reads back as the same float: "0.1", "1e-05", "1e+16" all
+    # match NUMBER ([0-9]+(.[0-9]+)?([eE][+-]?[0-9]+)?); whole numbers drop their ".0".
     text = repr(float(abs(value)))
     if text.endswith(".0"):
         text = text[:-2]
-    mantissa, _, exponent = text.partition("e")
-    if mantissa.endswith(".0"):  # e.g. repr gives "1e+16", never "1.0e+16"; kept for safety
-        mantissa = mantissa[:-2]
-    text = mantissa + ("e" + exponent if exponent else "")
-    return "-" + text if math.copysign(1.0, value) < 0 and value != 0 else text
+    return "-" + text if value < 0 else text
 
 
 def format_string(text: str) -> str:
@@ -75,7 +73,7 @@ def print_expr(node: ast.Expr) -> str:
     """One expression, with the fewest parentheses that keep its shape."""
     match node:
         case ast.Number(value):
-            if value < 0 or math.copysign(1.0, value) < 0 and value != 0:
+            if value < 0:
                 raise ValueError(f"a negative number in an expression is written -{format_number(-value)}")
             return format_number(value)
         case ast.Bool(value):
