@@ -24,6 +24,7 @@ import hashlib
 import json
 import math
 import os
+import re
 import subprocess
 import sys
 import time
@@ -46,7 +47,6 @@ MAX_OBJECTS = int(LIMITS["max_objects"].cap)
 # add it to its object's statistics, and at most one new object; plus one seed test per pixel.
 COMPONENT_WORK_PER_PIXEL = 12
 # The smallest positive height y1 - y0 + 1 of a box in float64: 2**-53 (see _magnitudes).
-_MIN_POSITIVE_HEIGHT = 2.0**-53
 _MAX_TILE = 256.0
 # A magnitude bound above this is treated as unbounded (a margin for rounding in the bound itself).
 _FINITE_MARGIN = 1e300
@@ -116,29 +116,29 @@ class Certificate:
         })
 
     def render(self) -> str:
+        """The text form: the verdict, then one section per field (or the diagnostics of a refusal)."""
         head = f"carc audit {self.file}: {self.verdict.upper()}"
         if self.verdict == "rejected":
             return "\n".join([head, *self.rendered_diagnostics])
         cost, arith, bounds, host = self.cost or {}, self.arithmetic or {}, self.reward_bounds or {}, self.host_access or {}
         h, w = self.frame_shape
+        measured = [x for x in self.limits if x["measured"] is not None]
         lines = [
             head,
-            f"  program      {self.program}  hash {self.hash}  carc {self.carc_version}",
-            "  limits       " + ", ".join(f"{x['name'].removeprefix('max_')} {_show(x['measured'])}/{_show(x['cap'])}"
-                                         for x in self.limits if x["measured"] is not None),
-            f"  cost         <= {cost.get('formula')} operations per frame = {cost.get('value'):,} at {h}x{w}",
-            f"  termination  {'; '.join(self.termination['reasons']) if self.termination else ''}",
-            f"  arithmetic   {'; '.join(arith.get('rules', []))}",
-            f"               every value finite: largest possible magnitude {_show(arith.get('max_magnitude'))}",
-            f"  reward       derived [{_show(bounds['derived'][0])}, {_show(bounds['derived'][1])}], "
-            f"declared {_interval(bounds.get('declared'))}, clamped to [{_show(bounds['clamp'][0])}, {_show(bounds['clamp'][1])}]",
-            f"  host access  {host.get('summary', '')}",
+            f"program       {self.program} (carc {self.carc_version})",
+            f"hash          {self.hash}",
+            "limits        " + ", ".join(f"{x['name'].removeprefix('max_')} {_show(x['measured'])}/{_show(x['cap'])}" for x in measured),
+            f"cost          <= {cost.get('formula')} operations per frame; {cost.get('value', 0):,} at {h}x{w}",
+            "termination   " + "\n              ".join(self.termination["reasons"] if self.termination else []),
+            "arithmetic    " + "\n              ".join(arith.get("rules", [])),
+            f"              {len(arith.get('divisions', []))} division(s), {len(arith.get('implicit_divisions', []))} implicit; "
+            f"largest possible magnitude of any value {_show(arith.get('max_magnitude'))}",
+            f"reward        derived [{_show(bounds['derived'][0])}, {_show(bounds['derived'][1])}], declared "
+            f"{_interval(bounds.get('declared'))}, clamped to [{_show(bounds['clamp'][0])}, {_show(bounds['clamp'][1])}]",
+            f"host access   {host.get('summary', '')}",
+            f"lints         {len(self.lints) or 'none'}",
         ]
-        if self.rendered_diagnostics:
-            lines.append(f"  lints        {len(self.lints)} warning{'s' if len(self.lints) != 1 else ''}:")
-            lines.extend(self.rendered_diagnostics)
-        else:
-            lines.append("  lints        none")
+        lines.extend(self.rendered_diagnostics)
         return "\n".join(lines)
 
 
@@ -217,11 +217,10 @@ def _certify(base: dict[str, Any], raw: bytes, program: ir.Program, compile_chec
         raise CarcError([Diagnostic(
             "E703", f"cannot prove every value finite: n{node} ({program.nodes[node].op}) may overflow to infinity",
             _root_span(unit, program, node) or unit.name.span,
-            note="width, height, aspect, distance and manhattan are not saturated: chained over boxes or points built by "
-                 "arithmetic they can grow without bound")])
+            note="a value this stage cannot bound reached the reward")])
     host_access = host_access_facts(program, raw, base["file"], compile_check)
     if not host_access["ok"]:
-        code = "E701" if not host_access["srccheck"].get("ok", False) else "E702"
+        code = "E701" if host_access["srccheck"].get("verdict") != "ok" else "E702"
         raise CarcError([Diagnostic(code, host_access["summary"], Span(source, 0, 0))])
     limits = measure_limits(raw, source, unit, program)
     warnings = lint(unit, program)
@@ -237,8 +236,9 @@ def _certify(base: dict[str, Any], raw: bytes, program: ir.Program, compile_chec
 def _root_span(unit: ast.Unit, program: ir.Program, node: int) -> Span | None:
     """The span of the first sub-task (or the shaping) whose value depends on `node`."""
     users: dict[int, set[int]] = {}
+    latch_source = {latch.offset: latch.source for latch in program.latches}
     for i, n in enumerate(program.nodes):
-        for a in n.args:
+        for a in (latch_source[int(n.const[0])],) if n.op == "start" else n.args:
             users.setdefault(a, set()).add(i)
     reach, stack = set(), [node]
     while stack:
@@ -290,6 +290,7 @@ def measure_limits(raw: bytes, source: Source, unit: ast.Unit, program: ir.Progr
     """Every limit of carc/limits.py with this program's measured value (None: enforced at run time)."""
     tokens, nodes, depth = _tree_shape(source.text)
     numbers: list[float] = []
+    literal_chars: list[int] = []
     strings = [len(unit.description)]
     names: list[int] = []
     params = [0]
@@ -298,15 +299,15 @@ def measure_limits(raw: bytes, source: Source, unit: ast.Unit, program: ir.Progr
         node = stack.pop()
         stack.extend(ast.children(node))
         match node:
-            case ast.Number(value=value):
+            case ast.Number(value=value, span=span):
                 numbers.append(abs(value))
+                literal_chars.append(len(span.text().lstrip("- \t\r\n")))
             case ast.Name(id=name):
                 names.append(len(name))
             case ast.Subtask(description=text) | ast.Group(description=text):
                 strings.append(len(text))
             case ast.Def(params=ps):
                 params.append(len(ps))
-    literal_chars = [len(source.text[n.span.start:n.span.end].lstrip("-")) for n in _numbers(unit)]
     nonzero = [n for n in numbers if n > 0.0]
     measured: dict[str, float | int | None] = {
         "max_bytes": len(raw),
@@ -337,16 +338,6 @@ def measure_limits(raw: bytes, source: Source, unit: ast.Unit, program: ir.Progr
             row["note"] = "colours the checked program reads"
         rows.append(row)
     return tuple(rows)
-
-
-def _numbers(unit: ast.Unit) -> list[ast.Number]:
-    found, stack = [], [unit]
-    while stack:
-        node = stack.pop()
-        stack.extend(ast.children(node))
-        if isinstance(node, ast.Number) and node.span.end > node.span.start:
-            found.append(node)
-    return found
 
 
 # ---- cost ----------------------------------------------------------------------------------------
@@ -491,7 +482,7 @@ def termination_facts(program: ir.Program, unit: ast.Unit) -> dict[str, Any]:
 
 # ---- arithmetic ----------------------------------------------------------------------------------
 
-_SATURATED = ("add", "sub", "mul", "div")
+_SATURATED = ("add", "sub", "mul", "div", "width", "height", "aspect", "distance", "manhattan")
 _IMPLICIT_DIVISIONS = {
     "center": "sum / area; an empty region's centre is (0, 0)",
     "fill": "area / box area; 0 for an empty region",
@@ -505,10 +496,9 @@ _IMPLICIT_DIVISIONS = {
 def _magnitudes(program: ir.Program) -> list[list[float]]:
     """Per node, a sound bound on |component| for each scalar component (float64; inf: no bound).
 
-    Saturated operations (+ - * /) are at most 1e15 whatever their operands; frame measures are
-    bounded by the frame size; the unsaturated geometry of boxes and points built by arithmetic
-    grows from its operands: a width is x1 - x0 + 1, an aspect a width over a positive height of at
-    least 2**-53 (the smallest positive value of y1 - y0 + 1 in float64).
+    Saturated operations (+ - * /, width, height, aspect, distance, manhattan) are at most 1e15
+    whatever their operands; frame measures are bounded by the frame size; the rest grow from
+    their operands.
     """
     side = float(MAX_SIDE)
     pixels = side * side
@@ -536,19 +526,10 @@ def _magnitudes(program: ir.Program) -> list[list[float]]:
                 value = [side]
             case "tile":
                 value = [_MAX_TILE]
-            case "width" | "height":
-                k = 0 if node.op == "width" else 1
-                value = [m[0][k] + m[0][k + 2] + 1.0]
-            case "aspect":
-                value = [(m[0][0] + m[0][2] + 1.0) / _MIN_POSITIVE_HEIGHT]
             case "point" | "box":
                 value = [c[0] for c in m]
             case "x" | "y":
                 value = [m[0][0 if node.op == "x" else 1]]
-            case "distance":
-                value = [math.hypot(m[0][0] + m[1][0], m[0][1] + m[1][1])]
-            case "manhattan":
-                value = [(m[0][0] + m[1][0]) + (m[0][1] + m[1][1])]
             case "cells" | "neg" | "abs" | "sqrt":
                 value = [math.sqrt(m[0][0]) if node.op == "sqrt" else m[0][0]]  # cells: a length over a tile >= 1
             case "cell":
@@ -592,7 +573,8 @@ def arithmetic_facts(program: ir.Program) -> dict[str, Any]:
         "operation_counts": counts,
         "rules": [
             "x / 0 = 0",
-            f"+ - * / results are saturated to [-{ir.BIG:g}, {ir.BIG:g}] ({sum(counts[o] for o in _SATURATED)} such operations)",
+            f"+ - * /, width, height, aspect, distance and manhattan are saturated to [-{ir.BIG:g}, {ir.BIG:g}] "
+            f"({sum(counts[o] for o in _SATURATED)} such operations)",
             "sqrt of a negative number is 0",
             "centre, fill, aspect and tile divisions of an empty region, a zero height or a zero tile give 0",
             "literals are finite with magnitude in [1e-9, 1e9] (E112)",
@@ -641,30 +623,49 @@ def host_access_facts(program: ir.Program, raw: bytes, name: str, compile_check:
     source = generate(program)
     try:
         report = dict(check_generated_source(source))
-        report.setdefault("ok", True)
     except GeneratedSourceError as err:
-        return {"ok": False, "srccheck": {"ok": False, "error": str(err)}, "compile": None,
+        return {"ok": False, "srccheck": {"verdict": "refused", "error": str(err)}, "compile": None,
                 "summary": f"generated source failed the whitelist: {err}"}
-    facts: dict[str, Any] = {"ok": True, "srccheck": report, "generated_lines": source.count("\n") + 1,
-                             "generated_sha256": hashlib.sha256(source.encode()).hexdigest(), "compile": None}
+    names = report.pop("names", [])
+    vocabulary = [n for n in names if not _GENERATED_NAME.match(n)]
+    report["names"] = {"generated_identifiers": len(names) - len(vocabulary), "vocabulary": vocabulary}
+    facts: dict[str, Any] = {
+        "ok": True,
+        "srccheck": report,
+        "generated_lines": source.count("\n") + 1,
+        "generated_sha256": hashlib.sha256(source.encode()).hexdigest(),
+        "determinism": {
+            "fastmath": False,
+            "statement": "njit options are limited to cache=True and error_model (no fastmath, parallel or nogil); "
+                         "the whitelist admits no clock, random source, I/O or object mode",
+        },
+        "compile": None,
+    }
     summary = f"generated source ({facts['generated_lines']} lines) passed the whitelist"
     if compile_check:
         facts["compile"] = compile_in_subprocess(raw, name)
         if facts["compile"]["ok"]:
-            summary += f"; numba compiled it in {facts['compile']['compile_seconds']:.2f} s (budget {COMPILE_BUDGET_S:g} s)"
+            c = facts["compile"]
+            summary += (f"; numba compiled it in {c['compile_seconds']:.2f} s (budget {COMPILE_BUDGET_S:g} s) and ran it with "
+                        f"bounds checking on {c['frames_run']} edge-case frames: no index out of range, equal to the interpreter")
         else:
             facts["ok"] = False
-            summary = f"numba compile failed: {facts['compile']['error']}"
+            summary = f"numba compile check failed: {facts['compile']['error']}"
     else:
         summary += "; numba compile not checked (--no-compile)"
     facts["summary"] = summary
     return facts
 
 
+_GENERATED_NAME = re.compile(r"(v\d+(_\d)?|c\d+_\w+|a\d|[A-Z][A-Z0-9_]*|_\w+)\Z")
+
+
 def compile_in_subprocess(raw: bytes, name: str, budget: float = COMPILE_BUDGET_S) -> dict[str, Any]:
-    """Check and compile the program in a fresh Python process, killed after `budget` seconds."""
+    """Check, compile (numba bounds checking on) and run the program in a fresh Python process,
+    killed after `budget` seconds."""
     package_root = str(Path(__file__).resolve().parent.parent)
-    env = {**os.environ, "PYTHONPATH": os.pathsep.join(p for p in (package_root, os.environ.get("PYTHONPATH", "")) if p)}
+    env = {**os.environ, "NUMBA_BOUNDSCHECK": "1",
+           "PYTHONPATH": os.pathsep.join(p for p in (package_root, os.environ.get("PYTHONPATH", "")) if p)}
     started = time.perf_counter()
     try:
         done = subprocess.run([sys.executable, "-m", "carc.audit", "--compile-worker", name], input=raw, capture_output=True,
@@ -680,11 +681,27 @@ def compile_in_subprocess(raw: bytes, name: str, budget: float = COMPILE_BUDGET_
     return {**result, "budget_seconds": budget, "wall_seconds": round(wall, 3), "subprocess": True}
 
 
+def edge_frames(program: ir.Program) -> list[np.ndarray]:
+    """Frames at the edges of what a kernel must handle: no pixels, one pixel, one row or column,
+    every pixel of one shade, a checkerboard (the most objects), noise."""
+    shades = [s for c in program.colors for s in c.shades] or [(255, 255, 255)]
+    frames = [np.zeros(shape, np.uint8) for shape in ((0, 0, 3), (0, 5, 3), (5, 0, 3), (1, 1, 3), (1, 9, 3), (9, 1, 3))]
+    for shade in shades[:8]:
+        frames.append(np.full((7, 5, 3), shade, np.uint8))
+        frames.append(np.full((1, 1, 3), shade, np.uint8))
+    board = np.zeros((33, 31, 3), np.uint8)
+    board[(np.indices((33, 31)).sum(axis=0) % 2) == 0] = shades[0]
+    frames.append(board)
+    frames.append(np.random.default_rng(0).integers(0, 256, (24, 20, 3), dtype=np.uint8))
+    return frames
+
+
 def _compile_worker(name: str) -> None:
     """Subprocess side of `compile_in_subprocess`: source on stdin, one JSON line on stdout."""
     import tempfile
 
     from carc.api import check_text
+    from carc.interpreter import Interpreter
     from carc.kernel import compile_program
 
     raw = sys.stdin.buffer.read()
@@ -692,10 +709,20 @@ def _compile_worker(name: str) -> None:
         program = check_text(raw, name)
         with tempfile.TemporaryDirectory(prefix="carc-audit-") as cache:
             started = time.perf_counter()
-            compile_program(program, cache_dir=Path(cache))
+            kernel = compile_program(program, cache_dir=Path(cache))
             seconds = time.perf_counter() - started
-        print(json.dumps({"ok": True, "compile_seconds": round(seconds, 4), "cache": "fresh (a temporary cache directory)"}))
-    except Exception as err:  # noqa: BLE001 - reported to the parent as a failed compile
+            interpreter = Interpreter(program)
+            frames = edge_frames(program)
+            for frame in frames:
+                states = [interpreter.new_state(1), kernel.new_state(1)]
+                interpreter.reset(frame, states[0][0])
+                kernel.reset(frame, states[1][0])
+                ours, theirs = interpreter.step(frame, states[0][0]), kernel.step(frame, states[1][0])
+                if (float(ours[0]), int(ours[1])) != (float(theirs[0]), int(theirs[1])):
+                    raise AssertionError(f"kernel gave {theirs} where the interpreter gives {ours} on a {frame.shape} frame")
+        print(json.dumps({"ok": True, "compile_seconds": round(seconds, 4), "boundscheck": os.environ.get("NUMBA_BOUNDSCHECK") == "1",
+                          "frames_run": len(frames), "cache": "fresh (a temporary cache directory)"}))
+    except Exception as err:  # noqa: BLE001 - reported to the parent as a failed compile check
         print(json.dumps({"ok": False, "error": f"{type(err).__name__}: {str(err)[:300]}"}))
 
 

@@ -536,7 +536,7 @@ def _check_program(checker: _Checker, unit: ast.Unit) -> ir.Program:
         declared = (item.low.value, item.high.value)
     if checker.diagnostics:
         raise CarcError(checker.diagnostics)
-    program = _prune(ir.Program(
+    program = prune_program(ir.Program(
         name=unit.name.id, description=unit.description, observe="rgb", tile=tile,
         colors=tuple(checker.colors), nodes=tuple(checker.nodes), latches=tuple(checker.latches),
         stages=tuple(stages), shaping=shaping, bounds=(0.0, 0.0), bounds_declared=declared is not None,
@@ -555,7 +555,7 @@ def _check_palette_size(program: ir.Program, unit: ast.Unit) -> None:
         raise CarcError([Diagnostic("E110", f"program uses {shades} colour shades; the limit is {int(LIMITS['max_shades'].cap)}", unit.name.span)])
 
 
-def _prune(program: ir.Program) -> ir.Program:
+def prune_program(program: ir.Program) -> ir.Program:
     """Drop nodes, colours and latches nothing reads (unused stdlib lets and colours), renumbering."""
     roots = [s.predicate for s in program.subtasks]
     if program.shaping is not None:

@@ -7,18 +7,27 @@ pattern. ``carc.srccheck`` whitelists the result before anything compiles it.
 
 The generated module has three layers:
 
-* perception (one fused pass per colour set): per row, a branch-free, vectorisable loop classifies
-  every pixel against every shade of the colours needed (``lo <= channel <= hi`` per channel, the
-  exact interval form of the interpreter's ``max |p - shade| <= tol``) and writes one bit per colour
-  into a mask buffer with zero margins; a word-at-a-time scan then visits only the pixels that
-  matched something, accumulating whole-colour statistics and recording, in raster order, the
-  pixels of colours whose objects are asked for. Connected components (8-connected) grow from those
-  pixels with an explicit queue; the mask bit itself marks a pixel visited, so nothing needs a reset.
+* perception, one fused pass per set of colours: a branch-free loop, which LLVM vectorises,
+  classifies every pixel against every shade of the colours needed (``lo <= channel <= hi`` per
+  channel: the exact interval form of the interpreter's ``max |p - shade| <= tol``) and writes one
+  bit per colour into a mask. A scan of the mask, a 64-bit word at a time (rows with no match are
+  skipped whole; inside a row only the places where the mask value changes are visited), cuts each
+  row into runs of equal mask value: whole-colour statistics (count, sums, bounds) add up per run,
+  branch-free, for colours some ``pixels`` node reads, and the runs of colours whose objects are
+  asked for are recorded in raster order. Objects are then the 8-connected components of those
+  runs (union-find over runs, the earlier run as root), numbered in raster order of their first
+  pixel, the first MAX_OBJECTS kept: what ``scipy.ndimage.label`` + the interpreter's
+  ``objects_of`` give, without a label image.
 * the scalar part: every needed IR node as straight-line float64 code, in node order, with the
   interpreter's operation order (saturation, defined division, empty-region defaults, ties).
-* entry points: ``new_state``, ``reset``, ``step``, ``reset_batch``, ``step_batch`` (thin Python
-  wrappers over explicitly typed, eagerly compiled ``@njit(cache=True)`` functions that own
-  preallocated scratch buffers; bad input raises ``ValueError``).
+* entry points: ``new_state``, ``reset``, ``step``, ``reset_batch``, ``step_batch``: thin Python
+  wrappers over explicitly typed ``@njit(cache=True)`` functions (so importing the module compiles
+  them, or loads numba's cache) that share one preallocated scratch buffer, grown only when a
+  larger frame arrives. Bad input raises ``ValueError``.
+
+Every index is in range by construction: loops run over ``range`` of array lengths; the mask has
+``H * Wr`` cells (Wr: W rounded up to whole words); a recorded run is written below ``H * W`` (each
+run holds a pixel); object tables hold MAX_OBJECTS entries and counts are capped.
 
 >>> from carc.checker import check_text
 >>> src = generate(check_text('program p "d" observe rgb color red = rgb(255, 0, 0) tol 10 '
@@ -36,15 +45,15 @@ from carc import ir
 from carc.layout import DONE, MAX_SIDE, PREVIOUS_POTENTIAL, PROGRESS, TILE, StateLayout
 from carc.limits import LIMITS
 
-CODEGEN_VERSION = "1"
+CODEGEN_VERSION = "2"
 MAX_OBJECTS = int(LIMITS["max_objects"].cap)
 IDENTIFIER = re.compile(r"[A-Za-z_][A-Za-z0-9_]*\Z")
 
-# Mask buffer geometry: pixel (y, x) lives at (y + 1) * stride + MARGIN + x, with a zero row above
-# and below and at least one zero column either side, so every 8-neighbour index is in range.
-MARGIN = 8
-KEY_BITS = (MAX_SIDE - 1).bit_length()  # a pixel key packs (y << KEY_BITS) | x
-HEADER = 8  # int scratch: [0] H and [1] W whose margins are zeroed, then per-colour object counts
+# Mask geometry: pixel (y, x) lives at y * Wr + x, rows padded with zeros to whole 64-bit words
+# (Wr = W rounded up to a multiple of the lanes per word).
+KEY_BITS = (MAX_SIDE - 1).bit_length()  # coordinates pack into KEY_BITS bits each
+DEBRUIJN = 0x03F79D71B4CB0A89  # lowest-set-bit index by multiply and table (64-bit de Bruijn)
+HEADER = 8  # int scratch: [0] H and [1] W the mask padding was zeroed for, then object counts
 
 SCALAR_OPS = frozenset({
     "const", "pixels", "largest", "smallest", "count", "frame_width", "frame_height", "start",
@@ -299,60 +308,67 @@ def _classify(program: ir.Program, colors: list[int]) -> str:
 def _emit_perceive(out: _Out, program: ir.Program, plan: _Plan, name: str, pix: list[int], obj: list[int]) -> None:
     """The fused perception pass for one set of colours (see the module docstring).
 
-    Index arithmetic goes through row slices indexed by ``range`` counters, so numba emits no
-    negative-index fix-ups and LLVM vectorises the classification loop.
+    Hot loops index slices with ``range`` counters, so numba emits no negative-index fix-ups and
+    LLVM vectorises them.
     """
-    dtype, per_word = _mask_dtype(program)
+    _, per_word = _mask_dtype(program)
     colors = sorted(set(pix) | set(obj))
-    full = (1 << 16) - 1 if dtype == "uint16" else 255
-    objmask = sum(1 << c for c in obj)
-    rep = sum(1 << (k * (64 // per_word)) for k in range(per_word))
     ib = plan.int_base
-    keymask = (1 << KEY_BITS) - 1
+    classify = "_classify" + name.removeprefix("_perceive")
     out(0, NJIT)
-    out(0, f"def {name}(frame, mk, iw, fw, H, W, Wp):")
+    out(0, f"def {classify}(src, dst, n):")
+    out(1, "# one bit per colour: a pixel matches a colour when every channel lies in [shade - tol, shade + tol]")
+    out(1, "for x in range(n):")
+    out(2, "r = src[3 * x]")
+    out(2, "g = src[3 * x + 1]")
+    out(2, "b = src[3 * x + 2]")
+    out(2, f"dst[x] = {_classify(program, colors)}")
+    out(0)
+    out(0)
+    out(0, NJIT)
+    out(0, f"def {name}(frame, mk, iw, fw, H, W, Wr):")
     out(1, f"# colours: {', '.join(f'c{c} {_ident(program.colors[c].name)}' for c in colors)}")
     out(1, "if iw[0] != H or iw[1] != W:")
-    out(2, "for i in range((H + 2) * Wp):")
+    out(2, "for i in range(H * Wr):")
     out(3, "mk[i] = 0")
     out(2, "iw[0] = H")
     out(2, "iw[1] = W")
     out(1, "f = frame.reshape(H * W * 3)")
+    out(1, "if Wr == W:")
+    out(2, f"{classify}(f, mk[0:H * W], H * W)")
+    out(1, "else:")
+    out(2, "for y in range(H):")
+    out(3, f"{classify}(f[y * W * 3:(y + 1) * W * 3], mk[y * Wr:y * Wr + W], W)")
     out(1, "m64 = mk.view(np.uint64)")
-    out(1, f"nw = (W + {per_word - 1}) // {per_word}")
+    out(1, f"nw = Wr // {per_word}")
     for c in pix:
-        for stat in ("n", "sx", "sy", "x0", "y0", "x1", "y1"):
-            out(1, f"c{c}_{stat} = 0")
+        for stat, init in (("n", 0), ("sx", 0), ("sy", 0), ("x0", 1 << 30), ("y0", 0), ("x1", -1), ("y1", 0)):
+            out(1, f"c{c}_{stat} = {init!r}")
     out(1, "nk = 0")
     out(1, "for y in range(H):")
-    out(2, "src = y * W * 3")
-    out(2, f"dst = (y + 1) * Wp + {MARGIN}")
-    out(2, "row = f[src:src + 3 * W]")
-    out(2, f"mrow = mk[dst:dst + {per_word} * nw]")
-    out(2, f"wrow = m64[dst // {per_word}:dst // {per_word} + nw]")
-    out(2, "for x in range(W):")
-    out(3, "r = row[3 * x]")
-    out(3, "g = row[3 * x + 1]")
-    out(3, "b = row[3 * x + 2]")
-    out(3, f"mrow[x] = {_classify(program, colors)}")
+    out(2, "wrow = m64[y * nw:(y + 1) * nw]")
     out(2, "acc = np.uint64(0)")
     out(2, "for k in range(nw):")
     out(3, "acc |= wrow[k]")
     out(2, "if acc == 0:")
     out(3, "continue")
+    # Transitions between runs of equal mask values, found a word at a time: d has a non-zero
+    # lane wherever a pixel differs from its left neighbour; _LANE (de Bruijn) names the lowest.
+    lane_bits = 64 // per_word
     out(2, "prev = 0")
     out(2, "start = 0")
     out(2, "for k in range(nw):")
-    out(3, f"if wrow[k] == np.uint64(prev) * np.uint64({rep!r}):")
-    out(4, "continue")
-    out(3, f"for j in range({per_word}):")
-    out(4, f"v = mrow[{per_word} * k + j]")
-    out(4, "if v != prev:")
-    out(5, f"x = {per_word} * k + j")
-    out(5, "if prev != 0:")
-    _emit_run(out, 6, pix, obj, ib, "x - 1")
-    out(5, "start = x")
-    out(5, "prev = v")
+    out(3, "w = wrow[k]")
+    out(3, "d = w ^ ((w << _LANE_SHIFT) | np.uint64(prev))")
+    out(3, "while d != 0:")
+    out(4, "j = _LANE[((d & (~d + _ONE)) * _DEBRUIJN) >> _SHIFT58]")
+    out(4, f"sj = np.uint64({lane_bits} * j)")
+    out(4, "d &= ~(_LANE_MASK << sj)")
+    out(4, "v = np.int64((w >> sj) & _LANE_MASK)")
+    out(4, f"x = {per_word} * k + j")
+    _emit_run(out, 4, pix, obj, ib, "x - 1")
+    out(4, "start = x")
+    out(4, "prev = v")
     out(2, "if prev != 0:")
     _emit_run(out, 3, pix, obj, ib, "W - 1")
     for c in pix:
@@ -377,29 +393,24 @@ def _emit_perceive(out: _Out, program: ir.Program, plan: _Plan, name: str, pix: 
 
 
 def _emit_run(out: _Out, indent: int, pix: list[int], obj: list[int], ib: int, end: str) -> None:
-    """A run [start, end] of row y whose mask value is prev ends: whole-colour statistics, and
-    for object colours the run is recorded, packed as (y, start, end, mask value)."""
+    """The run [start, end] of row y with mask value prev ends (branch-free; a no-op for prev 0):
+    whole-colour statistics, and for object colours the run is recorded, packed as
+    (y, start, end, mask value). Writes stay below index ib + H * W: a run is recorded only if it
+    has an object colour, and a slot is written only while a later run is still to come."""
+    out(indent, f"ln = {end} - start + 1")
     if obj:
         objmask = sum(1 << c for c in obj)
-        out(indent, f"if prev & {objmask}:")
-        out(indent + 1, f"iw[{ib} + nk] = (y << {2 * KEY_BITS + 16}) | (start << {KEY_BITS + 16}) | ({end} << 16) | prev")
-        out(indent + 1, "nk += 1")
-    out(indent, f"ln = {end} - start + 1")
+        out(indent, f"iw[{ib} + nk] = (y << {2 * KEY_BITS + 16}) | (start << {KEY_BITS + 16}) | (({end}) << 16) | prev")
+        out(indent, f"nk += (prev & {objmask}) != 0")
     for c in pix:
-        out(indent, f"if prev & {1 << c}:")
-        out(indent + 1, f"if c{c}_n == 0:")
-        out(indent + 2, f"c{c}_x0 = start")
-        out(indent + 2, f"c{c}_y0 = y")
-        out(indent + 2, f"c{c}_x1 = {end}")
-        out(indent + 1, f"if start < c{c}_x0:")
-        out(indent + 2, f"c{c}_x0 = start")
-        out(indent + 1, f"if {end} > c{c}_x1:")
-        out(indent + 2, f"c{c}_x1 = {end}")
-        out(indent + 1, f"c{c}_y1 = y")
-        out(indent + 1, f"c{c}_n += ln")
-        out(indent + 1, f"c{c}_sx += ((start + {end}) * ln) // 2")
-        out(indent + 1, f"c{c}_sy += y * ln")
-
+        out(indent, f"t = (prev >> {c}) & 1")
+        out(indent, f"c{c}_y0 = y if (t != 0) & (c{c}_n == 0) else c{c}_y0")
+        out(indent, f"c{c}_y1 = y if t != 0 else c{c}_y1")
+        out(indent, f"c{c}_x0 = start if (t != 0) & (start < c{c}_x0) else c{c}_x0")
+        out(indent, f"c{c}_x1 = {end} if (t != 0) & ({end} > c{c}_x1) else c{c}_x1")
+        out(indent, f"c{c}_n += t * ln")
+        out(indent, f"c{c}_sx += t * (((start + {end}) * ln) // 2)")
+        out(indent, f"c{c}_sy += t * (y * ln)")
 
 
 # ---- the scalar part ---------------------------------------------------------------------------
@@ -508,7 +519,7 @@ def _scalar(op: str, v: list[str], a: list[list[str]]) -> list[str]:
             return [f"{r} = _distance({p[0]}, {p[1]}, {q[0]}, {q[1]})"]
         case "manhattan":
             p, q = a
-            return [f"{r} = abs({p[0]} - {q[0]}) + abs({p[1]} - {q[1]})"]
+            return [f"{r} = _sat(abs({p[0]} - {q[0]}) + abs({p[1]} - {q[1]}))"]
         case "left_of":
             return [f"{r} = {a[0][0]} < {a[1][0]}"]
         case "right_of":
@@ -600,22 +611,22 @@ def _per(x, t):
 {NJIT}
 def _extent(lo, hi):
     w = hi - lo + 1.0
-    return w if w > 0.0 else 0.0
+    return _sat(w) if w > 0.0 else 0.0
 
 
 {NJIT}
 def _fill(area, x0, y0, x1, y1):
     cover = _extent(x0, x1) * _extent(y0, y1)
-    return area / cover if cover > 0.0 else 0.0
+    return _sat(area / cover) if cover > 0.0 else 0.0
 
 
 {NJIT}
 def _aspect(x0, y0, x1, y1):
     h = _extent(y0, y1)
-    return _extent(x0, x1) / h if h > 0.0 else 0.0
+    return _sat(_extent(x0, x1) / h) if h > 0.0 else 0.0
 
 
-{NJIT}
+@njit("int64(int64[::1], int64, int64[::1], int64[::1], float64[::1], int64)", cache=True, error_model="numpy")
 def _objects(vr, bit, runs, parent, fw, ob):
     # The 8-connected components of one colour, from the recorded runs (raster order): maximal
     # runs of the colour, joined to overlapping runs of the row above (union-find, the earlier
@@ -705,22 +716,31 @@ def _objects(vr, bit, runs, parent, fw, ob):
 def _distance(ax, ay, bx, by):
     dx = ax - bx
     dy = ay - by
-    return math.sqrt(dx * dx + dy * dy)
+    return _sat(math.sqrt(dx * dx + dy * dy))
 
 '''
 
 
-def _emit_guard(out: _Out, ret: str) -> None:
-    """Shape, state and scratch checks shared by reset and step (nothing is written before them)."""
+def _emit_guard(out: _Out, ret: str, mask_view: str) -> None:
+    """Shape, state and scratch checks shared by reset and step (nothing is written before them),
+    then the scratch views: fw (float64), iw (int64: header, runs) and mk (the colour mask)."""
     out(1, "H = frame.shape[0]")
     out(1, "W = frame.shape[1]")
     out(1, "if frame.shape[2] != 3 or H > MAX_SIDE or W > MAX_SIDE:")
     out(2, f"return {ret.format(code=-2)}")
     out(1, "if state.shape[0] != NSTATE:")
     out(2, f"return {ret.format(code=-3)}")
-    out(1, f"Wp = ((W + {2 * MARGIN}) // 8) * 8")
-    out(1, "if mk.shape[0] < (H + 2) * Wp or iw.shape[0] < IB + NQ * H * W or fw.shape[0] < NF:")
-    out(2, f"return {ret.format(code=-4)}")
+    _emit_views(out, 1, ret.format(code=-4), mask_view)
+
+
+def _emit_views(out: _Out, indent: int, fail: str, mask_view: str) -> None:
+    out(indent, "Wr = ((W + LANES - 1) // LANES) * LANES")
+    out(indent, "mk0 = 8 * NF + 8 * (IB + NQ * H * W)")
+    out(indent, "if sc.shape[0] < mk0 + MKB * H * Wr:")
+    out(indent + 1, f"return {fail}")
+    out(indent, "fw = sc[0:8 * NF].view(np.float64)")
+    out(indent, "iw = sc[8 * NF:mk0].view(np.int64)")
+    out(indent, f"mk = sc[mk0:mk0 + MKB * H * Wr]{mask_view}")
 
 
 def generate(program: ir.Program) -> str:
@@ -760,6 +780,18 @@ def generate(program: ir.Program) -> str:
     out(0, f"IB = {plan.int_base!r}")
     out(0, f"NQ = {nq!r}")
     out(0, f"NF = {plan.float_size!r}")
+    out(0, f"MKB = {2 if dtype == 'uint16' else 1!r}")
+    out(0, f"LANES = {per_word!r}")
+    lane_bits = 64 // per_word
+    lanes = [0] * 64
+    for bit in range(64):
+        lanes[((1 << bit) * DEBRUIJN % (1 << 64)) >> 58] = bit // lane_bits
+    out(0, f"_LANE = ({', '.join(repr(v) for v in lanes)})")
+    out(0, f"_LANE_SHIFT = np.uint64({lane_bits!r})")
+    out(0, f"_LANE_MASK = np.uint64({(1 << lane_bits) - 1!r})")
+    out(0, "_ONE = np.uint64(1)")
+    out(0, f"_DEBRUIJN = np.uint64({DEBRUIJN!r})")
+    out(0, "_SHIFT58 = np.uint64(58)")
     out(0, f"LOW = {_num(program.bounds[0], 'a bound')}")
     out(0, f"HIGH = {_num(program.bounds[1], 'a bound')}")
     for line in _PRELUDE.splitlines():
@@ -775,13 +807,14 @@ def generate(program: ir.Program) -> str:
         reset_perceive = "_perceive_reset"
         _emit_perceive(out, program, plan, "_perceive_reset", reset_pix, reset_obj)
 
-    scratch_sig = f"{dtype}[::1], int64[::1], float64[::1]"
+    scratch_sig = "uint8[::1]"
+    mask_view = "" if dtype == "uint8" else ".view(np.uint16)"
     # ---- step ----
     out(0, f'@njit("Tuple((float64, int64))({SIG_FRAME}, float64[:], {scratch_sig})", cache=True, error_model="numpy")')
-    out(0, "def _step1(frame, state, mk, iw, fw):")
-    _emit_guard(out, "0.0, {code}")
+    out(0, "def _step1(frame, state, sc):")
+    _emit_guard(out, "0.0, {code}", mask_view)
     if has_step_perception:
-        out(1, "_perceive_step(frame, mk, iw, fw, H, W, Wp)")
+        out(1, "_perceive_step(frame, mk, iw, fw, H, W, Wr)")
     _emit_nodes(out, program, plan, step_nodes, 1)
     out(1, "reward = 0.0")
     out(1, "event = -1")
@@ -819,13 +852,13 @@ def generate(program: ir.Program) -> str:
     out(0)
     # ---- reset ----
     out(0, f'@njit("int64({SIG_FRAME}, float64[:], {scratch_sig})", cache=True, error_model="numpy")')
-    out(0, "def _reset1(frame, state, mk, iw, fw):")
-    _emit_guard(out, "{code}")
+    out(0, "def _reset1(frame, state, sc):")
+    _emit_guard(out, "{code}", mask_view)
     out(1, f"state[{PROGRESS}] = 0.0")
     for s in program.subtasks:
         out(1, f"state[{DONE + s.index}] = 0.0")
     if has_reset_perception:
-        out(1, f"{reset_perceive}(frame, mk, iw, fw, H, W, Wp)")
+        out(1, f"{reset_perceive}(frame, mk, iw, fw, H, W, Wr)")
     if program.latches:
         _emit_nodes(out, program, plan, latch_nodes, 1)
         for latch in program.latches:
@@ -845,7 +878,7 @@ def generate(program: ir.Program) -> str:
         outs = ", rewards, events" if kind == "step" else ""
         outs_sig = ", float64[:], int64[:]" if kind == "step" else ""
         out(0, f'@njit("int64({SIG_FRAMES}, float64[:, :]{outs_sig}, {scratch_sig})", cache=True, error_model="numpy")')
-        out(0, f"def _{kind}_batch(frames, states{outs}, mk, iw, fw):")
+        out(0, f"def _{kind}_batch(frames, states{outs}, sc):")
         out(1, "N = frames.shape[0]")
         out(1, "H = frames.shape[1]")
         out(1, "W = frames.shape[2]")
@@ -856,46 +889,36 @@ def generate(program: ir.Program) -> str:
         out(2, "return -2")
         out(1, "if states.shape[1] != NSTATE:")
         out(2, "return -3")
-        out(1, f"Wp = ((W + {2 * MARGIN}) // 8) * 8")
-        out(1, "if mk.shape[0] < (H + 2) * Wp or iw.shape[0] < IB + NQ * H * W or fw.shape[0] < NF:")
-        out(2, "return -4")
+        _emit_views(out, 1, "-4", mask_view)
         out(1, "for i in range(N):")
         if kind == "step":
-            out(2, "reward, event = _step1(frames[i], states[i], mk, iw, fw)")
+            out(2, "reward, event = _step1(frames[i], states[i], sc)")
             out(2, "rewards[i] = reward")
             out(2, "events[i] = event")
         else:
-            out(2, "_reset1(frames[i], states[i], mk, iw, fw)")
+            out(2, "_reset1(frames[i], states[i], sc)")
         out(1, "return 0")
         out(0)
         out(0)
-    out(0, _WRAPPERS.replace("@DTYPE@", dtype).replace("@WORD@", repr(per_word)).replace("@MARGIN2@", repr(2 * MARGIN)))
+    out(0, _WRAPPERS)
     return "\n".join(out.lines).rstrip() + "\n"
 
 
 # The plain-Python entry points (identical for every program; they only check input and own scratch).
 _WRAPPERS = '''
-_MK = np.zeros(8, np.@DTYPE@)
-_IW = np.zeros(IB, np.int64)
-_FW = np.zeros(NF, np.float64)
-_IW[0] = -1
-_IW[1] = -1
+def _scratch(h, w):
+    return np.zeros(8 * NF + 8 * (IB + NQ * h * w) + MKB * h * (((w + LANES - 1) // LANES) * LANES), np.uint8)
+
+
+_SC = _scratch(0, 0)
 
 
 def _grow(h, w):
-    global _MK, _IW
-    wp = ((w + @MARGIN2@) // 8) * 8
-    need = (h + 2) * wp + @WORD@
-    if _MK.shape[0] < need:
-        _MK = np.zeros(need - need % @WORD@, np.@DTYPE@)
-        _IW[0] = -1
-        _IW[1] = -1
-    need = IB + NQ * h * w
-    if _IW.shape[0] < need:
-        iw = np.zeros(need, np.int64)
-        iw[0] = -1
-        iw[1] = -1
-        _IW = iw
+    global _SC
+    bigger = _scratch(h, w)
+    if bigger.shape[0] <= _SC.shape[0]:
+        raise ValueError("internal error: the scratch buffer does not fit the frame")
+    _SC = bigger
 
 
 def _frame(frame, ndim):
@@ -928,7 +951,9 @@ def _fail(code, shape, nstate):
 
 
 def new_state(n=1, tile=None):
-    """An (n, NSTATE) float64 state array for n environments."""
+    """An (n, NSTATE) float64 state array for n environments; tile: grid cell size, 1 to 256 pixels."""
+    if tile is not None and not 1 <= tile <= 256:
+        raise ValueError("tile must be a size from 1 to 256 pixels, not " + repr(tile))
     state = np.zeros((n, NSTATE), np.float64)
     state[:, 2] = DEFAULT_TILE if tile is None else tile
     return state
@@ -937,54 +962,54 @@ def new_state(n=1, tile=None):
 def step(frame, state):
     """Reward for arriving at frame, and the last sub-task completed (-1 if none)."""
     try:
-        reward, event = _step1(frame, state, _MK, _IW, _FW)
+        result = _step1(frame, state, _SC)
     except TypeError:
         frame = _frame(frame, 3)
         _array(state, "a state row", np.float64, 1)
-        reward, event = _step1(frame, state, _MK, _IW, _FW)
-    while event < -1:
-        _fail(event, frame.shape, state.shape[0])
-        reward, event = _step1(frame, state, _MK, _IW, _FW)
-    return reward, event
+        result = _step1(frame, state, _SC)
+    while result[1] < -1:
+        _fail(result[1], frame.shape, state.shape[0])
+        result = _step1(frame, state, _SC)
+    return result
 
 
 def reset(frame, state):
     """Start an episode on frame: progress, latched values and the shaping potential."""
     try:
-        code = _reset1(frame, state, _MK, _IW, _FW)
+        code = _reset1(frame, state, _SC)
     except TypeError:
         frame = _frame(frame, 3)
         _array(state, "a state row", np.float64, 1)
-        code = _reset1(frame, state, _MK, _IW, _FW)
+        code = _reset1(frame, state, _SC)
     while code < 0:
         _fail(code, frame.shape, state.shape[0])
-        code = _reset1(frame, state, _MK, _IW, _FW)
+        code = _reset1(frame, state, _SC)
 
 
 def step_batch(frames, states, rewards_out, events_out):
     """step for N environments in one call: frames (N, H, W, 3), states (N, NSTATE)."""
     try:
-        code = _step_batch(frames, states, rewards_out, events_out, _MK, _IW, _FW)
+        code = _step_batch(frames, states, rewards_out, events_out, _SC)
     except TypeError:
         frames = _frame(frames, 4)
         _array(states, "states", np.float64, 2)
         _array(rewards_out, "rewards_out", np.float64, 1)
         _array(events_out, "events_out", np.int64, 1)
-        code = _step_batch(frames, states, rewards_out, events_out, _MK, _IW, _FW)
+        code = _step_batch(frames, states, rewards_out, events_out, _SC)
     while code < 0:
         _fail(code, frames.shape, states.shape[-1])
-        code = _step_batch(frames, states, rewards_out, events_out, _MK, _IW, _FW)
+        code = _step_batch(frames, states, rewards_out, events_out, _SC)
 
 
 def reset_batch(frames, states):
     """reset for N environments in one call."""
     try:
-        code = _reset_batch(frames, states, _MK, _IW, _FW)
+        code = _reset_batch(frames, states, _SC)
     except TypeError:
         frames = _frame(frames, 4)
         _array(states, "states", np.float64, 2)
-        code = _reset_batch(frames, states, _MK, _IW, _FW)
+        code = _reset_batch(frames, states, _SC)
     while code < 0:
         _fail(code, frames.shape, states.shape[-1])
-        code = _reset_batch(frames, states, _MK, _IW, _FW)
+        code = _reset_batch(frames, states, _SC)
 '''

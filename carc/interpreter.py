@@ -26,6 +26,7 @@ from carc import ir
 from carc.layout import DONE, MAX_SIDE, PREVIOUS_POTENTIAL, PROGRESS, TILE, StateLayout
 from carc.limits import LIMITS
 
+MAX_TILE = int(LIMITS["max_tile"].cap)
 MAX_OBJECTS = int(LIMITS["max_objects"].cap)
 EMPTY_REGION = (0.0, 0.0, 0.0, 0.0, 0.0, -1.0, -1.0)
 EIGHT_CONNECTED = np.ones((3, 3), dtype=bool)
@@ -72,12 +73,17 @@ def _sat(x: float) -> float:
     return min(max(x, -ir.BIG), ir.BIG)
 
 
+def _extent(low: float, high: float) -> float:
+    extent = high - low + 1.0
+    return _sat(extent) if extent > 0.0 else 0.0
+
+
 def _width(box: tuple[float, ...]) -> float:
-    return max(0.0, box[2] - box[0] + 1.0)
+    return _extent(box[0], box[2])
 
 
 def _height(box: tuple[float, ...]) -> float:
-    return max(0.0, box[3] - box[1] + 1.0)
+    return _extent(box[1], box[3])
 
 
 def _measure(kind: str, region: tuple[float, ...]) -> float:
@@ -86,14 +92,14 @@ def _measure(kind: str, region: tuple[float, ...]) -> float:
         return region[0]
     if kind == "fill":
         cover = _width(box) * _height(box)
-        return region[0] / cover if cover > 0.0 else 0.0
+        return _sat(region[0] / cover) if cover > 0.0 else 0.0
     height = _height(box)
-    return _width(box) / height if height > 0.0 else 0.0
+    return _sat(_width(box) / height) if height > 0.0 else 0.0
 
 
 def _distance(a: tuple[float, float], b: tuple[float, float]) -> float:
     dx, dy = a[0] - b[0], a[1] - b[1]
-    return math.sqrt(dx * dx + dy * dy)
+    return _sat(math.sqrt(dx * dx + dy * dy))
 
 
 def _tile(state: np.ndarray) -> float:
@@ -165,7 +171,7 @@ def _scalar_op(op: str, a: list[Value], state: np.ndarray) -> Value:
             return _height(a[0])
         case "aspect":
             height = _height(a[0])
-            return _width(a[0]) / height if height > 0.0 else 0.0
+            return _sat(_width(a[0]) / height) if height > 0.0 else 0.0
         case "point":
             return (a[0], a[1])
         case "box":
@@ -177,7 +183,7 @@ def _scalar_op(op: str, a: list[Value], state: np.ndarray) -> Value:
         case "distance":
             return _distance(a[0], a[1])
         case "manhattan":
-            return abs(a[0][0] - a[1][0]) + abs(a[0][1] - a[1][1])
+            return _sat(abs(a[0][0] - a[1][0]) + abs(a[0][1] - a[1][1]))
         case "left_of":
             return a[0][0] < a[1][0]
         case "right_of":
@@ -254,6 +260,8 @@ class Interpreter:
         self.layout = StateLayout.of(program)
 
     def new_state(self, n: int = 1, tile: int | None = None) -> np.ndarray:
+        if tile is not None and not 1 <= tile <= MAX_TILE:
+            raise ValueError(f"tile must be a size from 1 to {MAX_TILE} pixels, not {tile!r}")
         state = np.zeros((n, self.layout.size), dtype=np.float64)
         state[:, TILE] = self.program.tile if tile is None else tile
         return state
@@ -293,6 +301,7 @@ class Interpreter:
         return values
 
     def reset(self, frame: np.ndarray, state: np.ndarray) -> None:
+        check_frame(frame)
         program = self.program
         state[PROGRESS] = 0.0
         state[DONE : DONE + self.layout.subtasks] = 0.0

@@ -42,6 +42,20 @@ def _divide(a: Interval, b: Interval) -> Interval:
     return _products(a, (1.0 / b[1], 1.0 / b[0]))
 
 
+def _extent(low: Interval, high: Interval) -> Interval:
+    """hi - lo + 1, at least 0: the width of a box whose corners lie in these intervals."""
+    return _clip(max(0.0, high[0] - low[1] + 1.0), max(0.0, high[1] - low[0] + 1.0))
+
+
+def _aspect(box: list[Interval], integral: bool) -> Interval:
+    """width / height (0 for an empty box). A bounding box has whole-pixel sides: height >= 1."""
+    width, height = _extent(box[0], box[2]), _extent(box[1], box[3])
+    smallest = max(height[0], 1.0) if integral else height[0]
+    if smallest <= 0.0:
+        return (0.0, ir.BIG)
+    return _clip(0.0, width[1] / smallest)
+
+
 def _span(a: Interval, b: Interval) -> float:
     return max(abs(a[1] - b[0]), abs(b[1] - a[0]))
 
@@ -52,11 +66,13 @@ def node_intervals(program: ir.Program) -> list[list[Interval]]:
     latch_of = {latch.offset: latch.source for latch in program.latches}
     for node in program.nodes:
         a = [out[i] for i in node.args]
-        out.append(_node_interval(node, a, out, latch_of))
+        out.append(_node_interval(node, a, out, latch_of, program.nodes))
     return out
 
 
-def _node_interval(node: ir.Node, a: list[list[Interval]], out: list[list[Interval]], latch_of: dict[int, int]) -> list[Interval]:
+def _node_interval(
+    node: ir.Node, a: list[list[Interval]], out: list[list[Interval]], latch_of: dict[int, int], nodes: tuple[ir.Node, ...]
+) -> list[Interval]:
     side = float(MAX_SIDE - 1)
     match node.op:
         case "const":
@@ -75,9 +91,14 @@ def _node_interval(node: ir.Node, a: list[list[Interval]], out: list[list[Interv
         case "bbox":
             return a[0][3:7]
         case "fill":
+            # A region's fill is at most 1; so is any area over its own bounding box.
             return [(0.0, 1.0)]
-        case "width" | "height" | "aspect":
-            return [(0.0, float(MAX_SIDE) + 1.0)]
+        case "width":
+            return [_extent(a[0][0], a[0][2])]
+        case "height":
+            return [_extent(a[0][1], a[0][3])]
+        case "aspect":
+            return [_aspect(a[0], integral=nodes[node.args[0]].op == "bbox")]
         case "point":
             return [a[0][0], a[1][0]]
         case "box":

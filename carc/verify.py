@@ -22,6 +22,7 @@ from typing import Any
 import numpy as np
 
 from carc import ir
+from carc.checker import prune_program
 from carc.interpreter import Interpreter
 from carc.layout import DONE, PROGRESS
 from carc.trajectories import Episode, load_episodes, record
@@ -123,14 +124,23 @@ class VerifyReport:
 # ---- scoring ------------------------------------------------------------------------------------
 
 
-def score_episode(program: ir.Program, kernel: Any, interpreter: Interpreter, episode: Episode) -> EpisodeScore:
+def goal_probe(program: ir.Program) -> ir.Program:
+    """The program reduced to its goal check alone, as one sub-task: a kernel of it stepped from a
+    fresh post-reset state tells, frame by frame, whether the goal predicate holds."""
+    goal = program.subtasks[-1]
+    stage = ir.Stage(goal.name, goal.description, (ir.Subtask(0, goal.name, goal.description, 1.0, goal.predicate),), False)
+    reduced = ir.Program(**{**program.__dict__, "stages": (stage,), "shaping": None, "bounds": (0.0, 1.0), "bounds_declared": True})
+    return prune_program(reduced)
+
+
+def score_episode(program: ir.Program, kernel: Any, probe: Any, episode: Episode) -> EpisodeScore:
     tile = episode.metadata.get("tile_size")
+    first = np.ascontiguousarray(episode.frames[0])
     state = kernel.new_state(1, tile)[0]
-    kernel.reset(np.ascontiguousarray(episode.frames[0]), state)
+    kernel.reset(first, state)
+    probe_start = probe.new_state(1, tile)[0]
+    probe.reset(first, probe_start)
     completed: list[int | None] = [None] * len(program.subtasks)
-    goal = program.subtasks[-1].predicate
-    istate = interpreter.new_state(1, tile)[0]
-    interpreter.reset(episode.frames[0], istate)
     goal_steps = []
     for t in range(1, episode.frames.shape[0]):
         frame = np.ascontiguousarray(episode.frames[t])
@@ -138,7 +148,7 @@ def score_episode(program: ir.Program, kernel: Any, interpreter: Interpreter, ep
         for s in program.subtasks:
             if completed[s.index] is None and state[DONE + s.index] != 0.0:
                 completed[s.index] = t
-        goal_steps.append(bool(interpreter.evaluate(frame, istate, {goal})[goal]))
+        goal_steps.append(probe.step(frame, probe_start.copy())[1] == 0)
     success_steps = [bool(term) and episode.env_success and t == episode.steps - 1 for t, term in enumerate(episode.terminated)]
     return EpisodeScore(tuple(completed), int(state[PROGRESS]) == len(program.stages), episode.env_success, tuple(goal_steps), tuple(success_steps))
 
@@ -190,11 +200,12 @@ def verify(program: ir.Program, program_name: str, config: VerifyConfig, kernel:
     from carc.properties import check_properties
 
     kernel = kernel or compile_program(program)
+    probe = compile_program(goal_probe(program))
     interpreter = Interpreter(program)
     expert_eps = _episodes(program, config, "expert", config.expert_dir)
     random_eps = _episodes(program, config, "random", config.random_dir)
-    expert = [score_episode(program, kernel, interpreter, ep) for ep in expert_eps]
-    random = [score_episode(program, kernel, interpreter, ep) for ep in random_eps]
+    expert = [score_episode(program, kernel, probe, ep) for ep in expert_eps]
+    random = [score_episode(program, kernel, probe, ep) for ep in random_eps]
     expert_rate = _rate([sc.complete for sc in expert])
     random_rate = _rate([sc.complete for sc in random])
     scores = expert + random

@@ -78,10 +78,15 @@ def test_100k_term_chain_is_rejected_by_size() -> None:
     assert _reject(HEAD + " + ".join(["1"] * 100_000) + " > 0").codes == ["E104"]
 
 
-def test_long_chain_under_the_byte_cap_is_rejected_by_tokens() -> None:
+def test_long_chain_under_the_byte_cap_is_rejected_by_the_node_cap() -> None:
     text = HEAD + "+".join(["1"] * 20_000) + " > 0"
     assert len(text.encode()) <= LIMITS["max_bytes"].cap
-    assert _reject(text).codes == ["E105"]
+    assert _reject(text).codes == ["E107"]
+
+
+def test_tokens_are_counted_with_punctuation() -> None:
+    # 5,000 numbers are under the node cap; with the 5,000 '+' they pass the token cap.
+    assert _reject(HEAD + "+".join(["1"] * 5_000) + " > 0").codes == ["E105"]
 
 
 def test_chain_below_the_caps_parses_flat() -> None:
@@ -90,11 +95,11 @@ def test_chain_below_the_caps_parses_flat() -> None:
     assert isinstance(compare, ast.Compare) and len(compare.left.operands) == 2_000
 
 
-def test_100k_chain_without_the_gate_stops_at_the_token_cap() -> None:
+def test_100k_chain_without_the_gate_stops_at_the_node_cap() -> None:
     source = Source("t.car", HEAD + "+".join(["1"] * 100_000) + " > 0")
     with pytest.raises(CarcError) as caught:
         parse_source(source)
-    assert caught.value.codes == ["E105"]
+    assert caught.value.codes == ["E107"]
 
 
 def test_one_megabyte_program() -> None:

@@ -25,7 +25,6 @@ import numpy as np
 from gymnasium.utils import RecordConstructorArgs
 from minigrid.core.world_object import Door, Key, WorldObj
 from minigrid.minigrid_env import MiniGridEnv
-from minigrid.wrappers import ImgObsWrapper, RGBImgObsWrapper
 
 LEFT, RIGHT, FORWARD, PICKUP, DROP, TOGGLE, DONE = range(7)
 DIR_VECS = ((1, 0), (0, 1), (-1, 0), (0, -1))
@@ -36,18 +35,30 @@ Cell = tuple[int, int]
 Pose = tuple[int, int, int]
 
 
-class FullFrameRender(gym.Wrapper, RecordConstructorArgs):
-    """Make ``render()`` return the full-grid RGB frame that ``RGBImgObsWrapper`` observes."""
+class FullFrame(gym.ObservationWrapper, RecordConstructorArgs):
+    """Observation and ``render()`` are both the full-grid RGB frame at ``tile_size``.
+
+    The same frame as ``RGBImgObsWrapper`` followed by ``ImgObsWrapper`` (the agent's view is
+    highlighted), but recorded in ``env.spec``, so the env can be rebuilt from its spec.
+    """
 
     def __init__(self, env: gym.Env, tile_size: int = 8) -> None:
         RecordConstructorArgs.__init__(self, tile_size=tile_size)
-        gym.Wrapper.__init__(self, env)
+        gym.ObservationWrapper.__init__(self, env)
         self.tile_size = tile_size
+        u = env.unwrapped
+        shape = (u.height * tile_size, u.width * tile_size, 3)
+        self.observation_space = gym.spaces.Box(low=0, high=255, shape=shape, dtype=np.uint8)
 
-    def render(self) -> np.ndarray:
-        """The full grid at ``tile_size``, with the agent's view highlighted as in the observation."""
+    def frame(self) -> np.ndarray:
         u = self.env.unwrapped
         return u.get_frame(highlight=u.highlight, tile_size=self.tile_size)
+
+    def observation(self, observation: Any) -> np.ndarray:
+        return self.frame()
+
+    def render(self) -> np.ndarray:
+        return self.frame()
 
 
 def make_minigrid_env(
@@ -58,8 +69,7 @@ def make_minigrid_env(
     With ``seed``, the env is reset and its action space seeded once, so later plain resets are
     reproducible.
     """
-    env = gym.make(env_id, render_mode="rgb_array", **kwargs)
-    env = FullFrameRender(ImgObsWrapper(RGBImgObsWrapper(env, tile_size=tile_size)), tile_size)
+    env = FullFrame(gym.make(env_id, render_mode="rgb_array", **kwargs), tile_size)
     if seed is not None:
         env.reset(seed=seed)
         env.action_space.seed(seed)

@@ -269,18 +269,24 @@ class _ToAst(Transformer_NonRecursive):
         return ast.If(children[0], children[1], children[2], self._span(meta))
 
 
+def _check_tokens(source: Source) -> None:
+    """Cap the token count, keywords and punctuation included (the parse tree keeps fewer)."""
+    cap = int(LIMITS["max_tokens"].cap)
+    try:
+        for count, token in enumerate(_lark().lex(source.text), 1):
+            if count > cap:
+                raise CarcError([Diagnostic("E105", f"program has more than {cap} tokens", Span(source, token.start_pos, token.end_pos))])
+    except UnexpectedInput:
+        return  # the contextual parser accepted what the plain lexer cannot split: its count stands
+
+
 def _check_shape(source: Source, tree: Tree) -> None:
-    """Token, node and depth caps on the raw tree, iteratively, before any recursive pass."""
-    caps = {key: int(LIMITS[key].cap) for key in ("max_tokens", "max_nodes", "max_depth")}
-    tokens = nodes = 0
+    """Node and depth caps on the raw tree, iteratively, before any recursive pass."""
+    caps = {key: int(LIMITS[key].cap) for key in ("max_nodes", "max_depth")}
+    nodes = 0
     stack: list[tuple[Any, int]] = [(tree, 0)]
     while stack:
         node, depth = stack.pop()
-        if isinstance(node, Token):
-            tokens += 1
-            if tokens > caps["max_tokens"]:
-                raise CarcError([Diagnostic("E105", f"program has more than {caps['max_tokens']} tokens", Span(source, node.start_pos, node.end_pos))])
-            continue
         if not isinstance(node, Tree):
             continue
         nodes += 1
@@ -326,6 +332,7 @@ def parse_source(source: Source) -> ast.Unit:
     except UnexpectedInput as err:
         raise _syntax_error(source, err) from None
     _check_shape(source, tree)
+    _check_tokens(source)
     builder = _ToAst(source)
     unit = builder.transform(tree)
     if builder.problems:
