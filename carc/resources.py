@@ -13,7 +13,7 @@ _PACKAGE_DATA = Path(__file__).resolve().parent / "data"
 _SOURCE_TREE = Path(__file__).resolve().parent.parent
 
 GRAMMAR_FILE = "carc.lark"
-STDLIB_MODULES = ("minigrid",)
+STDLIB_MODULES = ("minigrid", "panda")
 
 
 def _data_path(folder: str, name: str) -> Path:

@@ -95,6 +95,8 @@ class VerifyReport:
     step_agreement: Agreement
     properties: tuple[PropertyResult, ...]
     failures: tuple[str, ...] = field(default=())
+    failed_demos: int = 0
+    trivial_episodes: int = 0
 
     @property
     def passed(self) -> bool:
@@ -111,6 +113,8 @@ class VerifyReport:
             "program": self.program,
             "env_id": self.env_id,
             "expert_episodes": self.expert_episodes,
+            "expert_episodes_failed_by_env": self.failed_demos,
+            "episodes_solved_at_once": self.trivial_episodes,
             "random_episodes": self.random_episodes,
             "expert_complete_rate": self.expert_complete_rate,
             "random_complete_rate": self.random_complete_rate,
@@ -194,6 +198,10 @@ def _episodes(program: ir.Program, config: VerifyConfig, policy: str, directory:
     return record(config.env_id, policy, config.episodes, seed, None, progress=config.progress, env_kwargs=env_kwargs_for(program, config.env_id))
 
 
+def _solved_at_once(episode: Episode) -> bool:
+    return episode.env_success and episode.steps <= 1
+
+
 def verify(program: ir.Program, program_name: str, config: VerifyConfig, kernel: Any | None = None) -> VerifyReport:
     """Score expert and random episodes, check agreement and properties; the report says why it fails."""
     from carc.kernel import compile_program
@@ -204,6 +212,13 @@ def verify(program: ir.Program, program_name: str, config: VerifyConfig, kernel:
     interpreter = Interpreter(program)
     expert_eps = _episodes(program, config, "expert", config.expert_dir)
     random_eps = _episodes(program, config, "random", config.random_dir)
+    # An expert episode the environment calls a failure demonstrates nothing, nor does an episode
+    # the environment solves on its first step (Panda can spawn the cube on its target): both are
+    # left out of the rule, and counted in the report.
+    failed_demos = sum(not ep.env_success for ep in expert_eps)
+    trivial = sum(_solved_at_once(ep) for ep in expert_eps + random_eps)
+    expert_eps = [ep for ep in expert_eps if ep.env_success and not _solved_at_once(ep)]
+    random_eps = [ep for ep in random_eps if not _solved_at_once(ep)]
     expert = [score_episode(program, kernel, probe, ep) for ep in expert_eps]
     random = [score_episode(program, kernel, probe, ep) for ep in random_eps]
     expert_rate = _rate([sc.complete for sc in expert])
@@ -216,7 +231,7 @@ def verify(program: ir.Program, program_name: str, config: VerifyConfig, kernel:
 
     failures = []
     if not expert_eps:
-        failures.append("no expert episodes to verify on")
+        failures.append("no successful expert episodes to verify on")
     if expert_rate < config.expert_threshold:
         missed = [row.name for row in rows if row.expert_rate < config.expert_threshold]
         failures.append(f"expert play completes the task in only {expert_rate:.0%} of episodes (need {config.expert_threshold:.0%}); "
@@ -230,7 +245,7 @@ def verify(program: ir.Program, program_name: str, config: VerifyConfig, kernel:
     failures.extend(f"property '{p.name}' fails: {p.detail}" for p in properties if not p.passed)
     return VerifyReport(
         program_name, config.env_id, len(expert_eps), len(random_eps), expert_rate, random_rate, config, rows,
-        episode_agreement, step_agreement, tuple(properties), tuple(failures),
+        episode_agreement, step_agreement, tuple(properties), tuple(failures), failed_demos, trivial,
     )
 
 
@@ -247,7 +262,9 @@ def format_report(report: VerifyReport) -> str:
     verdict = "PASS" if report.passed else f"FAIL: {report.failures[0]}"
     lines = [
         verdict,
-        f"program {report.program} on {report.env_id}: {report.expert_episodes} expert and {report.random_episodes} random episodes",
+        f"program {report.program} on {report.env_id}: {report.expert_episodes} expert and {report.random_episodes} random episodes"
+        + (f"; left out: {report.failed_demos} expert episodes the env calls failures" if report.failed_demos else "")
+        + (f"; {report.trivial_episodes} episodes the env solved on the first step" if report.trivial_episodes else ""),
         f"task complete: expert {report.expert_complete_rate:.0%} (need >= {report.config.expert_threshold:.0%}), "
         f"random {report.random_complete_rate:.0%} (need < {report.config.random_threshold:.0%})",
         "",
