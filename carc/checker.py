@@ -560,18 +560,7 @@ def prune_program(program: ir.Program) -> ir.Program:
     roots = [s.predicate for s in program.subtasks]
     if program.shaping is not None:
         roots.append(program.shaping.potential)
-    live: set[int] = set()
-    latch_by_offset = {latch.offset: latch for latch in program.latches}
-    stack = list(roots)
-    while stack:
-        i = stack.pop()
-        if i in live:
-            continue
-        live.add(i)
-        node = program.nodes[i]
-        stack.extend(node.args)
-        if node.op == "start":
-            stack.append(latch_by_offset[int(node.const[0])].source)
+    live = ir.reachable(program, roots, through_latches=True)
     order = sorted(live)
     renumber = {old: new for new, old in enumerate(order)}
     used_colors = sorted({int(program.nodes[i].const[0]) for i in order if program.nodes[i].op == "pixels" or program.nodes[i].op in ir.OBJECT_OPS})

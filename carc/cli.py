@@ -39,24 +39,26 @@ def _shape(text: str) -> tuple[int, int]:
     return h, w
 
 
-def _positive(text: str) -> int:
+def _integer(text: str, low: int, high: int, what: str) -> int:
     try:
         value = int(text)
     except ValueError:
         raise argparse.ArgumentTypeError(f"expected a whole number, not {text!r}") from None
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"expected a number >= 1, not {value}")
+    if not low <= value <= high:
+        raise argparse.ArgumentTypeError(f"{what}, not {value}")
     return value
+
+
+def _positive(text: str) -> int:
+    return _integer(text, 1, 10**9, "expected a number from 1 to 10**9")
 
 
 def _seed(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a whole number, not {text!r}") from None
-    if not 0 <= value < 2**31:
-        raise argparse.ArgumentTypeError(f"a seed is in [0, 2**31), not {value}")
-    return value
+    return _integer(text, 0, 2**31 - 1, "a seed is in [0, 2**31)")
+
+
+def _tile(text: str) -> int:
+    return _integer(text, 1, 256, "a tile size is 1 to 256 pixels")
 
 
 def _fraction(text: str) -> float:
@@ -159,7 +161,14 @@ def cmd_bench(args: argparse.Namespace) -> int:
 def cmd_record(args: argparse.Namespace) -> int:
     from carc.trajectories import record
 
-    episodes = record(args.env, args.policy, args.episodes, args.seed, Path(args.out), progress=not args.json)
+    from carc.envs.registry import env_family
+
+    env_kwargs = {}
+    if args.tile is not None:
+        if env_family(args.env) != "minigrid":
+            raise UsageError("--tile applies to MiniGrid environments only")
+        env_kwargs["tile_size"] = args.tile
+    episodes = record(args.env, args.policy, args.episodes, args.seed, Path(args.out), progress=not args.json, env_kwargs=env_kwargs)
     summary = {"env_id": args.env, "policy": args.policy, "episodes": len(episodes), "out": args.out,
                "env_success_rate": sum(e.metadata["env_success"] for e in episodes) / max(1, len(episodes))}
     if args.json:
@@ -233,6 +242,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--episodes", type=_positive, default=10)
     p.add_argument("--seed", type=_seed, default=0)
     p.add_argument("--out", required=True, metavar="DIR")
+    p.add_argument("--tile", type=_tile, default=None, help="MiniGrid tile size in pixels (default 8; match the program's 'observe rgb tile N')")
 
     p = command("verify", cmd_verify, "verify a program on expert and random play and with property tests")
     p.add_argument("program", metavar="PROGRAM")
@@ -258,6 +268,22 @@ def _fail_usage(message: str) -> NoReturn:
     raise SystemExit(EXIT_USAGE)
 
 
+def _is_input_error(err: Exception) -> bool:
+    """A bad trajectory file or an unknown environment id: the user's input, so exit 2."""
+    import gymnasium
+
+    from carc.trajectories import TrajectoryError
+
+    return isinstance(err, (TrajectoryError, gymnasium.error.Error))
+
+
+def _internal_error(err: Exception) -> int:
+    if os.environ.get("CARC_DEBUG"):
+        raise err
+    print(f"carc: internal error: {type(err).__name__}: {err}\n(this is a bug in carc; CARC_DEBUG=1 shows the traceback)", file=sys.stderr)
+    return 3
+
+
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
@@ -272,11 +298,10 @@ def main(argv: list[str] | None = None) -> int:
         _fail_usage(str(err))
     except KeyboardInterrupt:
         return 130
-    except Exception as err:  # noqa: BLE001 - the last line of defence against tracebacks
-        if os.environ.get("CARC_DEBUG"):
-            raise
-        print(f"carc: internal error: {type(err).__name__}: {err}\n(this is a bug in carc; CARC_DEBUG=1 shows the traceback)", file=sys.stderr)
-        return 3
+    except Exception as err:  # noqa: BLE001 - inputs named on the command line, not carc bugs
+        if not _is_input_error(err):
+            return _internal_error(err)
+        _fail_usage(str(err))
 
 
 if __name__ == "__main__":

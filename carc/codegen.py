@@ -233,14 +233,7 @@ def validate(program: ir.Program) -> None:
 
 
 def _needed(program: ir.Program, roots: list[int]) -> list[int]:
-    seen: set[int] = set()
-    stack = list(roots)
-    while stack:
-        i = stack.pop()
-        if i not in seen:
-            seen.add(i)
-            stack.extend(program.nodes[i].args)
-    return sorted(seen)
+    return sorted(ir.reachable(program, roots))
 
 
 def _comps(i: int, type_: str) -> list[str]:

@@ -344,16 +344,7 @@ class Interpreter:
 
 
 def _needed(program: ir.Program, wanted: set[int] | None) -> set[int]:
-    if wanted is None:
-        return set(range(len(program.nodes)))
-    needed: set[int] = set()
-    stack = list(wanted)
-    while stack:
-        i = stack.pop()
-        if i not in needed:
-            needed.add(i)
-            stack.extend(program.nodes[i].args)
-    return needed
+    return set(range(len(program.nodes))) if wanted is None else ir.reachable(program, wanted)
 
 
 def _to_slots(type_: str, value: Value) -> list[float]:

@@ -126,3 +126,21 @@ class Program:
 
 
 OBJECT_OPS = frozenset({"largest", "smallest", "count"})
+
+
+def reachable(program: Program, roots: list[int] | set[int], through_latches: bool = False) -> set[int]:
+    """Nodes the roots read, directly or not (iteratively); optionally through `start` to the
+    latched source nodes, which are evaluated on the first frame."""
+    latch_source = {latch.offset: latch.source for latch in program.latches}
+    seen: set[int] = set()
+    stack = list(roots)
+    while stack:
+        i = stack.pop()
+        if i in seen:
+            continue
+        seen.add(i)
+        node = program.nodes[i]
+        stack.extend(node.args)
+        if through_latches and node.op == "start":
+            stack.append(latch_source[int(node.const[0])])
+    return seen

@@ -1,0 +1,131 @@
+"""Smoke runs of every `carc` command on the examples, and bad input of every kind: exit codes
+0 (ok), 1 (rejected), 2 (usage), and never a traceback."""
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from carc.cli import main
+
+EXAMPLES = sorted(str(p) for p in Path("examples").rglob("*.car"))
+GOOD = [p for p in EXAMPLES if "/wrong/" not in p]
+
+
+def carc(*args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, "-m", "carc.cli", *args], capture_output=True, text=True, timeout=600)
+
+
+def test_check_every_example(capsys: pytest.CaptureFixture[str]) -> None:
+    assert len(GOOD) >= 4
+    assert main(["check", *EXAMPLES]) == 0
+
+
+def test_check_json(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["check", "--json", "examples/minigrid/doorkey.car"]) == 0
+    assert json.loads(capsys.readouterr().out)["subtasks"] == ["got_key", "opened", "at_goal"]
+
+
+@pytest.mark.parametrize("text,code", [
+    ('program p "d"\nobserve rgb\nsubtask s "s" bonus 1 : area(pixels(red)) > 0\n', "E301"),
+    ('program p "d"\nobserve rgb\nsubtask s "s" bonus 1 : 1 +\n', "E203"),
+    ("program p \"d\"\nobserve rgb\nlet x = \u202e1\n", "E103"),
+])
+def test_bad_programs_exit_1_with_location(tmp_path: Path, text: str, code: str) -> None:
+    path = tmp_path / "bad.car"
+    path.write_text(text, encoding="utf-8")
+    result = carc("check", str(path))
+    assert result.returncode == 1
+    assert f"{path}:" in result.stderr and f"error[{code}]" in result.stderr
+    assert "Traceback" not in result.stderr
+
+
+def test_invalid_utf8_file(tmp_path: Path) -> None:
+    path = tmp_path / "bytes.car"
+    path.write_bytes(b'program p "d"\nobserve rgb \xff\n')
+    result = carc("check", str(path))
+    assert result.returncode == 1 and "error[E101]" in result.stderr and "Traceback" not in result.stderr
+
+
+@pytest.mark.parametrize("args", [
+    ["check", "no/such/file.car"],
+    ["check", "examples"],
+    ["frobnicate"],
+    ["audit", "examples/minigrid/doorkey.car", "--frame", "64by64"],
+    ["record", "--env", "MiniGrid-DoorKey-5x5-v0", "--policy", "clever", "--out", "x"],
+    ["record", "--env", "MiniGrid-DoorKey-5x5-v0", "--policy", "random", "--episodes", "0", "--out", "x"],
+    ["verify", "examples/minigrid/doorkey.car", "--env", "MiniGrid-DoorKey-5x5-v0", "--random-threshold", "2"],
+])
+def test_usage_errors_exit_2(args: list[str]) -> None:
+    result = carc(*args)
+    assert result.returncode == 2, result.stderr
+    assert "Traceback" not in result.stderr and "error" in result.stderr
+
+
+def test_audit_json(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["audit", "examples/minigrid/doorkey.car", "--no-compile", "--json"]) == 0
+    certificate = json.loads(capsys.readouterr().out)
+    assert certificate["verdict"] == "safe"
+    for key in ("hash", "carc_version", "limits", "cost", "termination", "arithmetic", "reward_bounds", "host_access", "lints"):
+        assert key in certificate
+
+
+@pytest.mark.parametrize("emit,marker", [("ast", "subtask"), ("ir", "got_key"), ("python", "@njit")])
+def test_compile_emits_each_stage(emit: str, marker: str, capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["compile", "examples/minigrid/doorkey.car", "--emit", emit]) == 0
+    assert marker in capsys.readouterr().out
+
+
+def test_compile_to_artifact(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    out = tmp_path / "kernel.py"
+    assert main(["compile", "examples/minigrid/doorkey.car", "-o", str(out), "--json"]) == 0
+    report = json.loads(capsys.readouterr().out)
+    assert out.exists() and report["artifact"] == str(out) and len(report["hash"]) == 64
+
+
+def test_record_writes_episodes(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["record", "--env", "MiniGrid-DoorKey-5x5-v0", "--policy", "expert", "--episodes", "2", "--out", str(tmp_path), "--json"]) == 0
+    summary = json.loads(capsys.readouterr().out)
+    assert summary["episodes"] == 2 and summary["env_success_rate"] == 1.0
+    assert len(list(tmp_path.glob("episode_*.npz"))) == 2
+
+
+def test_record_at_a_tile_size(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["record", "--env", "MiniGrid-DoorKey-5x5-v0", "--policy", "random", "--episodes", "1", "--tile", "32",
+                 "--out", str(tmp_path), "--json"]) == 0
+    from carc.trajectories import load_episodes
+
+    episode = load_episodes(tmp_path)[0]
+    assert episode.frames.shape[1:] == (160, 160, 3) and episode.metadata["tile_size"] == 32
+
+
+def test_verify_with_recorded_directories(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    for policy in ("expert", "random"):
+        assert main(["record", "--env", "MiniGrid-DoorKey-5x5-v0", "--policy", policy, "--episodes", "3", "--out", str(tmp_path / policy), "--json"]) == 0
+    capsys.readouterr()
+    code = main(["verify", "examples/minigrid/doorkey.car", "--env", "MiniGrid-DoorKey-5x5-v0", "--expert", str(tmp_path / "expert"),
+                 "--random", str(tmp_path / "random"), "--examples", "10", "--counterexamples", str(tmp_path / "cx")])
+    assert code == 0 and capsys.readouterr().out.startswith("PASS")
+
+
+def test_verify_reports_a_bad_trajectory_directory_cleanly(tmp_path: Path) -> None:
+    (tmp_path / "episode_0000.npz").write_bytes(b"not a zip")
+    result = carc("verify", "examples/minigrid/doorkey.car", "--env", "MiniGrid-DoorKey-5x5-v0", "--expert", str(tmp_path), "--random", str(tmp_path))
+    assert result.returncode == 2 and "Traceback" not in result.stderr and "episode_0000.npz" in result.stderr
+
+
+@pytest.mark.slow
+def test_bench_json() -> None:
+    result = carc("bench", "examples/minigrid/doorkey.car", "--json", "--repeat", "3")
+    report = json.loads(result.stdout)
+    for entry in report["results"]:
+        for key in ("frame_shape", "kernel_ns", "interpreter_ns", "handwritten_ns", "scan_floor_ns", "compile_cold_s", "compile_warm_s"):
+            assert key in entry
+
+
+@pytest.mark.slow
+def test_demo_runs_end_to_end() -> None:
+    result = carc("demo", "--episodes", "3")
+    assert result.returncode == 0 and "verified" in result.stdout
