@@ -15,8 +15,9 @@ A failure saves the shrunk counterexample's frames to ``<dir>/<property>.npz``.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 import numpy as np
 from hypothesis import HealthCheck, given, settings
@@ -122,6 +123,27 @@ def _properties(program: ir.Program, kernel: Any, interpreter: Interpreter) -> d
     return {f.__name__: f for f in (matches_interpreter, reward_in_bounds, progress_monotone, reset_restores, deterministic)}
 
 
+Case = tuple[list[np.ndarray], int | None]
+
+
+def _falsify(prop: Callable[[list[np.ndarray], int | None], None], strategy: st.SearchStrategy[Case], examples: int) -> tuple[Case, PropertyFailure] | None:
+    """Search for a case that breaks the property; the shrunk one (hypothesis replays it last)."""
+    last: list[Case] = []
+
+    @settings(max_examples=examples, deadline=None, database=None, derandomize=True, print_blob=False,
+              suppress_health_check=list(HealthCheck))
+    @given(strategy)
+    def run(case: Case) -> None:
+        last[:] = [case]
+        prop(*case)
+
+    try:
+        run()
+    except PropertyFailure as failure:
+        return last[0], failure
+    return None
+
+
 def check_properties(
     program: ir.Program, kernel: Any, interpreter: Interpreter, episodes: list[Episode], examples: int, counterexample_dir: Path,
 ) -> list[Any]:
@@ -133,22 +155,13 @@ def check_properties(
     strategy = frame_sequences(episodes, _palette(program))
     results = []
     for name, prop in _properties(program, kernel, interpreter).items():
-        last: dict[str, Any] = {}
-
-        @settings(max_examples=examples, deadline=None, database=None, derandomize=True, print_blob=False,
-                  suppress_health_check=list(HealthCheck))
-        @given(strategy)
-        def run(case: tuple[list[np.ndarray], int | None]) -> None:
-            last["case"] = case
-            prop(*case)
-
-        try:
-            run()
+        found = _falsify(prop, strategy, examples)
+        if found is None:
             results.append(PropertyResult(name, True, examples))
-        except PropertyFailure as failure:
-            frames, tile = last["case"]
-            counterexample_dir.mkdir(parents=True, exist_ok=True)
-            path = counterexample_dir / f"{name}.npz"
-            np.savez_compressed(path, frames=np.stack(frames), tile=np.array(-1 if tile is None else tile))
-            results.append(PropertyResult(name, False, examples, str(path), str(failure)))
+            continue
+        (frames, tile), failure = found
+        counterexample_dir.mkdir(parents=True, exist_ok=True)
+        path = counterexample_dir / f"{name}.npz"
+        np.savez_compressed(path, frames=np.stack(frames), tile=np.array(-1 if tile is None else tile))
+        results.append(PropertyResult(name, False, examples, str(path), str(failure)))
     return results
