@@ -159,9 +159,8 @@ def cmd_bench(args: argparse.Namespace) -> int:
 
 
 def cmd_record(args: argparse.Namespace) -> int:
-    from carc.trajectories import record
-
     from carc.envs.registry import env_family
+    from carc.trajectories import record
 
     env_kwargs = {}
     if args.tile is not None:

@@ -13,8 +13,8 @@ from __future__ import annotations
 import math
 
 from carc import ir
-
 from carc.layout import MAX_SIDE
+
 MAX_TILE = 256
 
 Interval = tuple[float, float]

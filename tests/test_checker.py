@@ -6,11 +6,11 @@ import time
 
 import pytest
 from hypothesis import HealthCheck, given, settings
+from strategies import minigrid_names, well_typed_programs
 
 from carc import check_text, ir
 from carc.diagnostics import CarcError
 from carc.limits import LIMITS
-from strategies import minigrid_names, well_typed_programs
 
 HEAD = 'program p "d"\nobserve rgb\nuse minigrid\n'
 GOAL = 'subtask done "goal" bonus 1 : on(agent, goal)\n'

@@ -18,12 +18,12 @@ import numpy as np
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from strategies import well_typed_units
 
 from carc.api import check_text
 from carc.audit import audit_source
 from carc.interpreter import Interpreter
 from carc.intervals import node_intervals, reward_interval
-from strategies import well_typed_units
 
 ROOT = Path(__file__).resolve().parent.parent
 _spec = importlib.util.spec_from_file_location("carc_fuzz", ROOT / "scripts" / "fuzz.py")

@@ -9,13 +9,13 @@ from pathlib import Path
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from strategies import well_typed_programs
 
 from carc import check_text
 from carc.diagnostics import CarcError, Diagnostic, Source
 from carc.limits import LIMITS
 from carc.syntax import ast
 from carc.syntax.parser import RESERVED, parse_source, parse_text
-from strategies import well_typed_programs
 
 ROOT = Path(__file__).resolve().parent.parent
 HEAD = 'program p "d" observe rgb subtask s "d" bonus 1 : '

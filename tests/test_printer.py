@@ -7,12 +7,12 @@ from pathlib import Path
 
 import pytest
 from hypothesis import HealthCheck, given, settings
+from strategies import SPAN, call, expressions, name, number, units
 
 from carc.diagnostics import CarcError
 from carc.syntax import ast
 from carc.syntax.parser import parse_text
 from carc.syntax.printer import format_number, print_expr, print_unit
-from strategies import SPAN, call, expressions, name, number, units
 
 ROOT = Path(__file__).resolve().parent.parent
 

@@ -4,11 +4,11 @@ could reach the host (imports, dunders, objmode, print, open, exec...) is refuse
 from __future__ import annotations
 
 import pytest
+from test_kernel import ALL_NAMES, program_of
 
 from carc.codegen import generate
 from carc.kernel import artifact_source
 from carc.srccheck import GeneratedSourceError, check_generated_source
-from test_kernel import ALL_NAMES, program_of
 
 HEADER = "import math\n\nimport numpy as np\nfrom numba import njit\n\n"
 
