@@ -47,6 +47,7 @@ from carc.limits import LIMITS
 
 CODEGEN_VERSION = "2"
 MAX_OBJECTS = int(LIMITS["max_objects"].cap)
+MAX_TILE = int(LIMITS["max_tile"].cap)
 IDENTIFIER = re.compile(r"[A-Za-z_][A-Za-z0-9_]*\Z")
 
 # Mask geometry: pixel (y, x) lives at y * Wr + x, rows padded with zeros to whole 64-bit words
@@ -770,6 +771,7 @@ def generate(program: ir.Program) -> str:
     out(0, f"DEFAULT_TILE = {float(program.tile)!r}")
     out(0, f"MAX_SIDE = {MAX_SIDE!r}")
     out(0, f"MAX_OBJECTS = {MAX_OBJECTS!r}")
+    out(0, f"MAX_TILE = {MAX_TILE!r}")
     out(0, f"IB = {plan.int_base!r}")
     out(0, f"NQ = {nq!r}")
     out(0, f"NF = {plan.float_size!r}")
@@ -944,9 +946,9 @@ def _fail(code, shape, nstate):
 
 
 def new_state(n=1, tile=None):
-    """An (n, NSTATE) float64 state array for n environments; tile: grid cell size, 1 to 256 pixels."""
-    if tile is not None and not 1 <= tile <= 256:
-        raise ValueError("tile must be a size from 1 to 256 pixels, not " + repr(tile))
+    """An (n, NSTATE) float64 state array for n environments; tile: grid cell size, 1 to MAX_TILE pixels."""
+    if tile is not None and not 1 <= tile <= MAX_TILE:
+        raise ValueError("tile must be a size from 1 to " + str(MAX_TILE) + " pixels, not " + repr(tile))
     state = np.zeros((n, NSTATE), np.float64)
     state[:, 2] = DEFAULT_TILE if tile is None else tile
     return state

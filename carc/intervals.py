@@ -14,8 +14,9 @@ import math
 
 from carc import ir
 from carc.layout import MAX_SIDE
+from carc.limits import LIMITS
 
-MAX_TILE = 256
+MAX_TILE = int(LIMITS["max_tile"].cap)
 
 Interval = tuple[float, float]
 

@@ -26,7 +26,7 @@ import numpy as np
 from tqdm import tqdm
 
 from carc import __version__
-from carc.envs.base import Expert, frame_of
+from carc.envs.base import Expert, env_succeeded, frame_of
 from carc.envs.registry import env_extras, make_env, make_expert
 
 POLICIES = ("expert", "random")
@@ -183,13 +183,6 @@ def load_episodes(directory: str | os.PathLike[str]) -> list[Episode]:
     return [Episode.load(path) for path in sorted(directory.glob("*.npz"))]
 
 
-def _succeeded(reward: float, terminated: bool, info: Mapping[str, Any]) -> bool:
-    """``info["is_success"]`` where the env gives it (Panda), else terminated with reward > 0."""
-    if "is_success" in info:
-        return bool(info["is_success"])
-    return bool(terminated and reward > 0)
-
-
 def run_episode(
     env: gym.Env, expert: Expert | None, seed: int, max_steps: int | None = None
 ) -> tuple[dict[str, np.ndarray], bool]:
@@ -213,7 +206,7 @@ def run_episode(
         rewards.append(float(reward))
         terms.append(bool(terminated))
         truncs.append(bool(truncated))
-        success = _succeeded(float(reward), bool(terminated), info)
+        success = env_succeeded(float(reward), bool(terminated), info)
         if terminated or truncated:
             break
     space = env.action_space

@@ -7,6 +7,7 @@ The frame a reward program reads is ``frame_of(env, obs)``: the observation itse
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any, Protocol
 
 import numpy as np
@@ -45,3 +46,21 @@ def frame_of(env: Any, obs: Any) -> np.ndarray:
     if not is_rgb_frame(frame):
         raise ValueError("environment gives no RGB frame: make it with render_mode='rgb_array'")
     return frame
+
+
+def env_succeeded(reward: float, terminated: bool, info: Mapping[str, Any]) -> bool:
+    """The env's own success signal for a step: ``info["is_success"]`` where the env gives it
+    (Panda-Gym), else terminated with a positive reward (MiniGrid)."""
+    if "is_success" in info:
+        return bool(info["is_success"])
+    return bool(terminated and reward > 0)
+
+
+def run_expert(env: Any, expert: Expert, seed: int) -> bool:
+    """Run one expert episode without recording it; True when it ends in the env's success."""
+    obs, _ = env.reset(seed=seed)
+    expert.reset(obs)
+    while True:
+        obs, reward, terminated, truncated, info = env.step(expert.act(obs))
+        if terminated or truncated:
+            return env_succeeded(float(reward), bool(terminated), info)

@@ -26,6 +26,8 @@ from gymnasium.utils import RecordConstructorArgs
 from minigrid.core.world_object import Door, Key, WorldObj
 from minigrid.minigrid_env import MiniGridEnv
 
+from carc.envs.base import run_expert
+
 LEFT, RIGHT, FORWARD, PICKUP, DROP, TOGGLE, DONE = range(7)
 DIR_VECS = ((1, 0), (0, 1), (-1, 0), (0, -1))
 BARRIER_COST = 1000
@@ -324,13 +326,7 @@ class MiniGridExpert:
 
 def run_expert_episode(env: gym.Env, seed: int) -> bool:
     """Run the expert for one episode; True when it ends with the env's success reward."""
-    expert = MiniGridExpert(env)
-    obs, _ = env.reset(seed=seed)
-    expert.reset(obs)
-    while True:
-        obs, reward, terminated, truncated, _ = env.step(expert.act(obs))
-        if terminated or truncated:
-            return bool(terminated and reward > 0)
+    return run_expert(env, MiniGridExpert(env), seed)
 
 
 def expert_success_rate(env_id: str, seeds: range) -> float:

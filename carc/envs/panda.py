@@ -35,6 +35,8 @@ import panda_gym  # noqa: F401  (registers the Panda*-v3 ids)
 from gymnasium.utils import RecordConstructorArgs
 from pybullet import GEOM_BOX, GEOM_CYLINDER, GEOM_SPHERE
 
+from carc.envs.base import run_expert
+
 CAMERA: dict[str, Any] = {
     "render_target_position": np.array([0.0, 0.0, 0.0]),
     "render_distance": 0.6,
@@ -283,13 +285,7 @@ class PandaExpert:
 
 def expert_succeeds(env: gym.Env, seed: int) -> bool:
     """Run one expert episode; True when the env reports success."""
-    expert = PandaExpert(env)
-    obs, _ = env.reset(seed=seed)
-    expert.reset(obs)
-    while True:
-        obs, _, terminated, truncated, info = env.step(expert.act(obs))
-        if terminated or truncated:
-            return bool(info["is_success"])
+    return run_expert(env, PandaExpert(env), seed)
 
 
 def expert_success_rate(env_id: str, seeds: range) -> float:

@@ -23,7 +23,7 @@ from gymnasium.utils import RecordConstructorArgs
 from gymnasium.vector import VectorEnv, VectorWrapper
 
 from carc import ir
-from carc.api import check_file
+from carc.api import check_file, compile_file
 from carc.envs.base import frame_of, is_rgb_frame
 from carc.layout import DONE, PROGRESS
 
@@ -43,14 +43,13 @@ class RewardKernel(Protocol):
 
 def load_reward(program_path: str | Path, jit: bool = True) -> tuple[ir.Program, RewardKernel]:
     """Check a program file and build its kernel (cached numba) or, with jit=False, the interpreter."""
+    if jit:
+        compiled = compile_file(program_path)
+        return compiled.program, compiled.kernel
+    from carc.interpreter import Interpreter
+
     program = check_file(program_path)
-    if not jit:
-        from carc.interpreter import Interpreter
-
-        return program, Interpreter(program)
-    from carc.kernel import compile_program
-
-    return program, compile_program(program)
+    return program, Interpreter(program)
 
 
 def _tile_of(env: gym.Env | VectorEnv) -> int | None:
