@@ -3,10 +3,26 @@
 >>> import carc
 >>> kernel = carc.compile_file("examples/minigrid/doorkey.car")   # doctest: +SKIP
 >>> state = kernel.new_state(1)                                   # doctest: +SKIP
+
+The library entry points live in `carc.api` and load on first use, so that importing one layer
+(say `carc.core.limits`) does not import the compiler.
 """
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
 
 __version__ = "0.1.0"
 
-from carc.api import Compiled, check_file, check_text, compile_file, compile_text  # noqa: E402
+if TYPE_CHECKING:
+    from carc.api import Compiled, check_file, check_text, compile_file, compile_text
 
 __all__ = ["Compiled", "__version__", "check_file", "check_text", "compile_file", "compile_text"]
+
+
+def __getattr__(name: str) -> Any:
+    if name in __all__:
+        from carc import api
+
+        return getattr(api, name)
+    raise AttributeError(f"module 'carc' has no attribute {name!r}")

@@ -12,11 +12,11 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from carc import ir
-from carc.checker import check_text as _check_text
-from carc.diagnostics import CarcError, Diagnostic, Source, Span
+from carc.core.diagnostics import CarcError, Diagnostic, Source, Span
+from carc.lang.checker import check_text as _check_text
 
 if TYPE_CHECKING:
-    from carc.kernel import Kernel
+    from carc.backend.kernel import Kernel
 
 
 class ProgramFileError(Exception):
@@ -54,7 +54,7 @@ class Compiled:
 
 def compile_text(text: str | bytes, name: str = "<string>", cache_dir: Path | None = None) -> Compiled:
     """Check, then compile to a cached numba kernel (generated source is whitelisted first)."""
-    from carc.kernel import compile_program
+    from carc.backend.kernel import compile_program
 
     program = check_text(text, name)
     return Compiled(program, compile_program(program, cache_dir=cache_dir))

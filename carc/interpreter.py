@@ -4,7 +4,7 @@ It is the oracle for the compiled kernel (equal bit for bit) and the `--no-jit` 
 is vectorised numpy (colour masks, scipy's connected components); everything after it is scalar
 float64 arithmetic in the order the IR gives, exactly as generated code does it.
 
->>> from carc.checker import check_text
+>>> from carc.lang.checker import check_text
 >>> prog = check_text('program p "d" observe rgb color red = rgb(255, 0, 0) tol 10 '
 ...                   'subtask s "red seen" bonus 1 : exists(pixels(red))')
 >>> interp = Interpreter(prog)
@@ -23,8 +23,8 @@ import numpy as np
 from scipy import ndimage
 
 from carc import ir
-from carc.layout import DONE, MAX_SIDE, PREVIOUS_POTENTIAL, PROGRESS, TILE, StateLayout
-from carc.limits import LIMITS
+from carc.core.limits import LIMITS
+from carc.ir.layout import DONE, MAX_SIDE, PREVIOUS_POTENTIAL, PROGRESS, TILE, StateLayout
 
 MAX_TILE = int(LIMITS["max_tile"].cap)
 MAX_OBJECTS = int(LIMITS["max_objects"].cap)

@@ -43,15 +43,14 @@ from hypothesis import strategies as st  # noqa: E402
 
 from carc import ir  # noqa: E402
 from carc.api import check_text  # noqa: E402
-from carc.audit import AUDIT_CODES, audit_source, cost_bound, measured_cost  # noqa: E402
-from carc.codes import CODES  # noqa: E402
+from carc.audit.certificate import audit_source, cost_bound, measured_cost  # noqa: E402
+from carc.core.codes import CODES  # noqa: E402
 from carc.interpreter import Interpreter  # noqa: E402
-from carc.intervals import node_intervals  # noqa: E402
-from carc.lints import LINT_CODES  # noqa: E402
-from carc.syntax.parser import parse_text  # noqa: E402
-from carc.syntax.printer import print_unit  # noqa: E402
+from carc.ir.intervals import node_intervals  # noqa: E402
+from carc.lang.parser import parse_text  # noqa: E402
+from carc.lang.printer import print_unit  # noqa: E402
 
-KNOWN_CODES = set(CODES) | set(AUDIT_CODES) | set(LINT_CODES)
+KNOWN_CODES = set(CODES)
 FRAME_SIZES = ((0, 6), (6, 0), (1, 1), (5, 7), (16, 16), (24, 40), (40, 40))
 
 
@@ -129,7 +128,7 @@ def check_program(unit: Any, frame_seed: int, kernel: bool = False, cache_dir: P
         if not derived_low - slack <= raw <= derived_high + slack:
             unsound.append(f"unclamped reward {raw!r} outside the derived interval [{derived_low}, {derived_high}]")
     if kernel:
-        from carc.kernel import compile_program
+        from carc.backend.kernel import compile_program
 
         compiled = compile_program(program, cache_dir=cache_dir)
         kstate = compiled.new_state(1)

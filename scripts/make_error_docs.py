@@ -18,8 +18,8 @@ if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
 from carc import check_text  # noqa: E402
-from carc.codes import CODES, stage  # noqa: E402
-from carc.diagnostics import CarcError, escape_echo  # noqa: E402
+from carc.core.codes import CODES, stage  # noqa: E402
+from carc.core.diagnostics import CarcError, escape_echo  # noqa: E402
 
 FIXTURES = ROOT / "tests" / "fixtures" / "errors"
 DOCS = ROOT / "docs" / "errors.md"

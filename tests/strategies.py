@@ -24,13 +24,13 @@ from typing import Any
 
 from hypothesis import strategies as st
 
-from carc.builtins import BUILTINS
-from carc.diagnostics import Source, Span
-from carc.limits import LIMITS
-from carc.resources import stdlib_path
-from carc.syntax import ast
-from carc.syntax.parser import RESERVED, parse_text
-from carc.syntax.printer import print_unit
+from carc.core.diagnostics import Source, Span
+from carc.core.limits import LIMITS
+from carc.core.resources import stdlib_path
+from carc.lang import ast
+from carc.lang.builtins import BUILTINS
+from carc.lang.parser import RESERVED, parse_text
+from carc.lang.printer import print_unit
 
 SPAN = Span(Source("<hypothesis>", ""), 0, 0)
 MAX_DEPTH = 8
@@ -190,7 +190,7 @@ def minigrid_names() -> tuple[tuple[str, ...], dict[str, str], dict[str, tuple[t
 def _type_of_let(let: str) -> str:
     """The type of a stdlib let, found by which typed helper parameter accepts it."""
     from carc import check_text
-    from carc.diagnostics import CarcError
+    from carc.core.diagnostics import CarcError
 
     for type_ in PARAM_TYPES:
         probe = f'program p "" observe rgb use minigrid def probe(a: {type_}) -> bool = true subtask s "" bonus 1 : probe({let})'

@@ -9,8 +9,8 @@ from hypothesis import HealthCheck, given, settings
 from strategies import minigrid_names, well_typed_programs
 
 from carc import check_text, ir
-from carc.diagnostics import CarcError
-from carc.limits import LIMITS
+from carc.core.diagnostics import CarcError
+from carc.core.limits import LIMITS
 
 HEAD = 'program p "d"\nobserve rgb\nuse minigrid\n'
 GOAL = 'subtask done "goal" bonus 1 : on(agent, goal)\n'

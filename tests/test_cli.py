@@ -8,14 +8,14 @@ from pathlib import Path
 
 import pytest
 
-from carc.cli import main
+from carc.cli.main import main
 
 EXAMPLES = sorted(str(p) for p in Path("examples").rglob("*.car"))
 GOOD = [p for p in EXAMPLES if "/wrong/" not in p]
 
 
 def carc(*args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "carc.cli", *args], capture_output=True, text=True, timeout=600)
+    return subprocess.run([sys.executable, "-m", "carc.cli.main", *args], capture_output=True, text=True, timeout=600)
 
 
 def test_check_every_example(capsys: pytest.CaptureFixture[str]) -> None:
@@ -95,7 +95,7 @@ def test_record_writes_episodes(tmp_path: Path, capsys: pytest.CaptureFixture[st
 def test_record_at_a_tile_size(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["record", "--env", "MiniGrid-DoorKey-5x5-v0", "--policy", "random", "--episodes", "1", "--tile", "32",
                  "--out", str(tmp_path), "--json"]) == 0
-    from carc.trajectories import load_episodes
+    from carc.verify.trajectories import load_episodes
 
     episode = load_episodes(tmp_path)[0]
     assert episode.frames.shape[1:] == (160, 160, 3) and episode.metadata["tile_size"] == 32

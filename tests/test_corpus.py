@@ -1,6 +1,6 @@
 """The adversarial corpus (tests/corpus): every case refused with its code, or accepted with its result.
 
-Each case goes through `carc.audit.audit_source`, the entry point of `carc audit`; a handful also
+Each case goes through `carc.audit.certificate.audit_source`, the entry point of `carc audit`; a handful also
 through the command line itself. Runtime-defined cases then run on their frames, through the
 reference interpreter and the compiled kernel. Times are printed for information only (run with
 `-s`, or `python tests/corpus/make_corpus.py --run` for the table): the project has no timed
@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 
 from carc.api import check_text
-from carc.audit import cost_bound, measured_cost
+from carc.audit.certificate import cost_bound, measured_cost
 from carc.interpreter import Interpreter
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -58,7 +58,7 @@ def test_case(case: dict) -> None:
 def kernels() -> dict[str, object]:
     """Compiled kernels of the runtime-defined cases (the content-addressed default cache: a few
     seconds each the first time, milliseconds after)."""
-    from carc.kernel import compile_program
+    from carc.backend.kernel import compile_program
 
     return {c["case"]: compile_program(check_text(corpus.case_bytes(c), c["case"])) for c in RUNTIME}
 
@@ -78,7 +78,7 @@ def test_runtime_defined_results(case: dict, kernels: dict[str, object]) -> None
 
 @pytest.mark.parametrize("case", [c for c in RUNTIME if "absent_from_generated_source" in c], ids=lambda c: c["case"])
 def test_payloads_never_reach_generated_source(case: dict) -> None:
-    from carc.codegen import generate
+    from carc.backend.codegen import generate
 
     source = generate(check_text(corpus.case_bytes(case), case["case"]))
     for payload in case["absent_from_generated_source"]:
@@ -88,7 +88,7 @@ def test_payloads_never_reach_generated_source(case: dict) -> None:
 def test_kernel_never_sees_a_refused_program() -> None:
     """The refusal comes from the same gate every command runs (carc.api.check_text)."""
     from carc.api import compile_text
-    from carc.diagnostics import CarcError
+    from carc.core.diagnostics import CarcError
 
     for case in [c for c in CASES if c["class"] != "runtime-defined" and not c["code"].startswith("E7")][::10]:
         with pytest.raises(CarcError):
@@ -99,7 +99,7 @@ def test_kernel_never_sees_a_refused_program() -> None:
                                   "big_programs/one_megabyte_comment", "payloads_in_text/payload_in_strings"])
 def test_command_line(name: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     """`carc audit --json` on a file: exit 1 and a JSON refusal, or exit 0 and a safe certificate."""
-    from carc.cli import main
+    from carc.cli.main import main
 
     case = next(c for c in CASES if c["case"] == name)
     path = tmp_path / "case.car"

@@ -21,9 +21,9 @@ from hypothesis import strategies as st
 from strategies import well_typed_units
 
 from carc.api import check_text
-from carc.audit import audit_source
+from carc.audit.certificate import audit_source
 from carc.interpreter import Interpreter
-from carc.intervals import node_intervals, reward_interval
+from carc.ir.intervals import node_intervals, reward_interval
 
 ROOT = Path(__file__).resolve().parent.parent
 _spec = importlib.util.spec_from_file_location("carc_fuzz", ROOT / "scripts" / "fuzz.py")

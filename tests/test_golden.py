@@ -2,11 +2,11 @@
 
 Three kinds, each a folder of `*.car` inputs under tests/fixtures/ with an expected file beside each:
 
-- `parse/NAME.car`  -> `NAME.ast`: the AST, dumped by carc.syntax.dump.dump (no spans).
+- `parse/NAME.car`  -> `NAME.ast`: the AST, dumped by carc.lang.astdump.dump (no spans).
 - `errors/NAME.car` -> `NAME.err`: the rendered diagnostics of check_text, every one, exactly as
   `carc check` prints them from the repository root (FILE is the fixture's path relative to it).
   The file name starts with the code it is about (`E207_equals_for_comparison.car`).
-- `check/NAME.car`  -> `NAME.ir`: the checked program, dumped by carc.irdump.dump_program.
+- `check/NAME.car`  -> `NAME.ir`: the checked program, dumped by carc.ir.dump.dump_program.
 
 To rewrite the expected files after an intended change, run
 
@@ -27,11 +27,11 @@ from pathlib import Path
 import pytest
 
 from carc import check_text
-from carc.codes import CODES, FRONT_END_CODES
-from carc.diagnostics import CarcError
-from carc.irdump import dump_program
-from carc.syntax.dump import dump
-from carc.syntax.parser import parse_text
+from carc.core.codes import CODES, FRONT_END_CODES
+from carc.core.diagnostics import CarcError
+from carc.ir.dump import dump_program
+from carc.lang.astdump import dump
+from carc.lang.parser import parse_text
 
 ROOT = Path(__file__).resolve().parent.parent
 FIXTURES = ROOT / "tests" / "fixtures"

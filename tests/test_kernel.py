@@ -25,10 +25,10 @@ from hypothesis import strategies as st
 
 from carc import ir
 from carc.api import check_file, check_text
-from carc.builtins import BUILTINS
+from carc.backend.kernel import Kernel, cache_directory, compile_program, load_artifact, program_hash, write_artifact
 from carc.interpreter import MAX_OBJECTS, Interpreter
-from carc.kernel import Kernel, cache_directory, compile_program, load_artifact, program_hash, write_artifact
-from carc.layout import MAX_SIDE
+from carc.ir.layout import MAX_SIDE
+from carc.lang.builtins import BUILTINS
 
 REPO = Path(__file__).resolve().parent.parent
 DOORKEY = REPO / "examples" / "minigrid" / "doorkey.car"
@@ -271,7 +271,7 @@ def episodes(draw: st.DrawFn, name: str, max_side: int = 14) -> tuple[list[np.nd
 
 @cache
 def minigrid_frames(env_id: str, tile: int, n: int = 40, seed: int = 0) -> tuple[np.ndarray, ...]:
-    from carc.bench import minigrid_frames as rollout
+    from carc.perf.bench import minigrid_frames as rollout
 
     return tuple(rollout(env_id, tile, n, seed))
 
@@ -494,7 +494,7 @@ _SUBPROCESS_COMPILE = """
 import json, sys, time
 t0 = time.perf_counter()
 from carc.api import check_file
-from carc.kernel import compile_program
+from carc.backend.kernel import compile_program
 t1 = time.perf_counter()
 program = check_file(sys.argv[1])
 t2 = time.perf_counter()
@@ -566,8 +566,8 @@ def test_artifact_runs_with_numpy_and_numba_only(tmp_path: Path) -> None:
 
 @pytest.mark.parametrize("env_id,tile", MINIGRID_SETS)
 def test_handwritten_kernel_equals_compiled_doorkey(env_id: str, tile: int) -> None:
-    from carc import handwritten
-    from carc.bench import has_handwritten
+    from carc.perf import handwritten
+    from carc.perf.bench import has_handwritten
 
     assert has_handwritten(program_of("example:doorkey")), "examples/minigrid/doorkey.car changed: update carc/handwritten.py"
     frames = list(minigrid_frames(env_id, tile, n=60, seed=5))

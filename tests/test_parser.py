@@ -12,10 +12,10 @@ from hypothesis import strategies as st
 from strategies import well_typed_programs
 
 from carc import check_text
-from carc.diagnostics import CarcError, Diagnostic, Source
-from carc.limits import LIMITS
-from carc.syntax import ast
-from carc.syntax.parser import RESERVED, parse_source, parse_text
+from carc.core.diagnostics import CarcError, Diagnostic, Source
+from carc.core.limits import LIMITS
+from carc.lang import ast
+from carc.lang.parser import RESERVED, parse_source, parse_text
 
 ROOT = Path(__file__).resolve().parent.parent
 HEAD = 'program p "d" observe rgb subtask s "d" bonus 1 : '

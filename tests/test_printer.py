@@ -9,10 +9,10 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from strategies import SPAN, call, expressions, name, number, units
 
-from carc.diagnostics import CarcError
-from carc.syntax import ast
-from carc.syntax.parser import parse_text
-from carc.syntax.printer import format_number, print_expr, print_unit
+from carc.core.diagnostics import CarcError
+from carc.lang import ast
+from carc.lang.parser import parse_text
+from carc.lang.printer import format_number, print_expr, print_unit
 
 ROOT = Path(__file__).resolve().parent.parent
 

@@ -24,7 +24,6 @@ def test_ci_runs_the_readme_commands_verbatim() -> None:
         assert command in ci_lines
 
 
-def test_ci_installs_cpu_torch_before_anything_that_pulls_it() -> None:
-    ci = (ROOT / ".ci" / "run").read_text()
-    if "stable-baselines3" in ci or "[rl" in ci:
-        assert ci.index("torch==2.13.0") < ci.index("stable-baselines3" if "stable-baselines3" in ci else "[rl")
+def test_every_setup_path_installs_cpu_torch_first() -> None:
+    for command in readme_commands():
+        assert command.startswith("pip install torch==2.13.0 && "), command

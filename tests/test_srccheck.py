@@ -6,9 +6,9 @@ from __future__ import annotations
 import pytest
 from test_kernel import ALL_NAMES, program_of
 
-from carc.codegen import generate
-from carc.kernel import artifact_source
-from carc.srccheck import GeneratedSourceError, check_generated_source
+from carc.backend.codegen import generate
+from carc.backend.kernel import artifact_source
+from carc.backend.srccheck import GeneratedSourceError, check_generated_source
 
 HEADER = "import math\n\nimport numpy as np\nfrom numba import njit\n\n"
 

@@ -10,7 +10,7 @@ import pytest
 
 from carc import __version__
 from carc.envs.registry import env_family, make_env, make_expert
-from carc.trajectories import Episode, TrajectoryError, load_episodes, record
+from carc.verify.trajectories import Episode, TrajectoryError, load_episodes, record
 
 
 def make_episode(length: int = 3, **metadata: object) -> Episode:

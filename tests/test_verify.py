@@ -6,8 +6,8 @@ from pathlib import Path
 import pytest
 
 from carc.api import check_file, check_text
-from carc.cli import main
-from carc.verify import VerifyConfig, verify
+from carc.cli.main import main
+from carc.verify.scoring import VerifyConfig, verify
 
 ENV = "MiniGrid-DoorKey-5x5-v0"
 
@@ -44,7 +44,7 @@ def test_cli_json_and_exit_code(tmp_path: Path, capsys: pytest.CaptureFixture[st
 def test_property_failure_saves_a_counterexample(tmp_path: Path) -> None:
     # A kernel that lies about its reward: properties must catch it and save the frames.
     program = check_file("examples/minigrid/doorkey.car")
-    from carc.kernel import compile_program
+    from carc.backend.kernel import compile_program
 
     class Liar:
         def __init__(self) -> None:

@@ -6,11 +6,16 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Protocol
 
 import gymnasium as gym
 
 from carc.envs.base import Expert
+
+
+class HasTile(Protocol):
+    @property
+    def tile(self) -> int: ...
 
 MINIGRID_PREFIXES = ("MiniGrid-", "BabyAI-")
 PANDA_PREFIX = "Panda"
@@ -23,6 +28,11 @@ def env_family(env_id: str) -> str:
     if env_id.startswith(PANDA_PREFIX):
         return "panda"
     return "gym"
+
+
+def env_kwargs_for(program: HasTile, env_id: str) -> dict[str, Any]:
+    """A MiniGrid env renders at the tile size the program declares (`observe rgb tile N`)."""
+    return {"tile_size": program.tile} if env_family(env_id) == "minigrid" else {}
 
 
 def make_env(env_id: str, **kwargs: Any) -> gym.Env:

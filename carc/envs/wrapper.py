@@ -25,7 +25,7 @@ from gymnasium.vector import VectorEnv, VectorWrapper
 from carc import ir
 from carc.api import check_file, compile_file
 from carc.envs.base import frame_of, is_rgb_frame
-from carc.layout import DONE, PROGRESS
+from carc.ir.layout import DONE, PROGRESS
 
 Mode = Literal["add", "replace"]
 MODES = ("add", "replace")
@@ -170,8 +170,7 @@ class CarcVectorReward(VectorWrapper):
 
 def make_wrapped_env(env_id: str, program: str, mode: Mode = "add", jit: bool = True, **env_kwargs: Any) -> gym.Env:
     """An env of carc's registry (MiniGrid, Panda-Gym, any Gymnasium id) with the program's reward."""
-    from carc.envs.registry import make_env
-    from carc.verify import env_kwargs_for
+    from carc.envs.registry import env_kwargs_for, make_env
 
     kwargs = {**env_kwargs_for(check_file(program), env_id), **env_kwargs}
     return CarcReward(make_env(env_id, **kwargs), program, mode=mode, jit=jit)

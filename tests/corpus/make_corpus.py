@@ -12,7 +12,7 @@ case with its class and expected code:
     python tests/corpus/make_corpus.py --out DIR     # write the generated cases into DIR
     python tests/corpus/make_corpus.py --run         # audit every case, print a table with times
 
-tests/test_corpus.py runs the same cases through `carc.audit.audit_source`, the entry point of
+tests/test_corpus.py runs the same cases through `carc.audit.certificate.audit_source`, the entry point of
 `carc audit`.
 """
 
@@ -119,7 +119,7 @@ def run_on(stepper: Any, spec: str) -> tuple[float, int]:
 
 def audit_case(case: dict[str, Any]) -> tuple[Any, float]:
     """The certificate of a case (through the entry point of `carc audit`) and the seconds it took."""
-    from carc.audit import audit_source
+    from carc.audit.certificate import audit_source
 
     data = case_bytes(case)
     started = time.perf_counter()

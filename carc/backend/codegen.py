@@ -3,7 +3,7 @@
 No program text and no string from a model reaches the source: names are identifiers carc makes
 (`v12`, `v9_3`, `c2_sx`), numbers appear only as ``repr(float(x))`` / ``repr(int(x))`` of validated
 numbers, and colour / sub-task names appear only inside comments after matching an identifier
-pattern. ``carc.srccheck`` whitelists the result before anything compiles it.
+pattern. ``carc.backend.srccheck`` whitelists the result before anything compiles it.
 
 The generated module has three layers:
 
@@ -29,7 +29,7 @@ Every index is in range by construction: loops run over ``range`` of array lengt
 ``H * Wr`` cells (Wr: W rounded up to whole words); a recorded run is written below ``H * W`` (each
 run holds a pixel); object tables hold MAX_OBJECTS entries and counts are capped.
 
->>> from carc.checker import check_text
+>>> from carc.lang.checker import check_text
 >>> src = generate(check_text('program p "d" observe rgb color red = rgb(255, 0, 0) tol 10 '
 ...                           'subtask s "red" bonus 1 : exists(pixels(red))'))
 >>> "def step(frame, state):" in src
@@ -42,8 +42,8 @@ import math
 import re
 
 from carc import ir
-from carc.layout import DONE, MAX_SIDE, PREVIOUS_POTENTIAL, PROGRESS, TILE, StateLayout
-from carc.limits import LIMITS
+from carc.core.limits import LIMITS
+from carc.ir.layout import DONE, MAX_SIDE, PREVIOUS_POTENTIAL, PROGRESS, TILE, StateLayout
 
 CODEGEN_VERSION = "2"
 MAX_OBJECTS = int(LIMITS["max_objects"].cap)

@@ -14,116 +14,17 @@ True
 
 from __future__ import annotations
 
-import math
-from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from carc import ir
-from carc.checker import prune_program
+from carc.envs.registry import env_kwargs_for
 from carc.interpreter import Interpreter
-from carc.layout import DONE, PROGRESS
-from carc.trajectories import Episode, load_episodes, record
-
-
-@dataclass(frozen=True)
-class VerifyConfig:
-    env_id: str
-    expert_dir: str | None = None
-    random_dir: str | None = None
-    episodes: int = 20
-    seed: int = 1000
-    expert_threshold: float = 1.0
-    random_threshold: float = 0.1
-    property_examples: int = 200
-    counterexample_dir: Path = Path("carc-counterexamples")
-    progress: bool = False
-
-
-@dataclass(frozen=True)
-class EpisodeScore:
-    """What the kernel made of one episode."""
-
-    completed_at: tuple[int | None, ...]  # per sub-task: the step it completed, or None
-    complete: bool  # every stage done, in order
-    env_success: bool
-    goal_steps: tuple[bool, ...]  # per step: the goal predicate holds on that frame
-    env_success_steps: tuple[bool, ...]  # per step: the env reports success there
-
-
-@dataclass(frozen=True)
-class SubtaskRow:
-    name: str
-    description: str
-    expert_rate: float
-    random_rate: float
-    expert_mean_step: float | None
-    random_mean_step: float | None
-
-
-@dataclass(frozen=True)
-class Agreement:
-    precision: float | None
-    recall: float | None
-    true_positive: int
-    false_positive: int
-    false_negative: int
-
-
-@dataclass(frozen=True)
-class PropertyResult:
-    name: str
-    passed: bool
-    examples: int
-    counterexample: str | None = None
-    detail: str | None = None
-
-
-@dataclass(frozen=True)
-class VerifyReport:
-    program: str
-    env_id: str
-    expert_episodes: int
-    random_episodes: int
-    expert_complete_rate: float
-    random_complete_rate: float
-    config: VerifyConfig
-    subtasks: tuple[SubtaskRow, ...]
-    episode_agreement: Agreement
-    step_agreement: Agreement
-    properties: tuple[PropertyResult, ...]
-    failures: tuple[str, ...] = field(default=())
-    failed_demos: int = 0
-    trivial_episodes: int = 0
-
-    @property
-    def passed(self) -> bool:
-        return not self.failures
-
-    def to_json(self) -> dict[str, Any]:
-        def agreement(a: Agreement) -> dict[str, Any]:
-            return a.__dict__
-
-        return {
-            "passed": self.passed,
-            "reason": self.failures[0] if self.failures else None,
-            "failures": list(self.failures),
-            "program": self.program,
-            "env_id": self.env_id,
-            "expert_episodes": self.expert_episodes,
-            "expert_episodes_failed_by_env": self.failed_demos,
-            "episodes_solved_at_once": self.trivial_episodes,
-            "random_episodes": self.random_episodes,
-            "expert_complete_rate": self.expert_complete_rate,
-            "random_complete_rate": self.random_complete_rate,
-            "thresholds": {"expert": self.config.expert_threshold, "random": self.config.random_threshold},
-            "subtasks": [row.__dict__ for row in self.subtasks],
-            "goal_agreement": {"episodes": agreement(self.episode_agreement), "steps": agreement(self.step_agreement)},
-            "properties": [p.__dict__ for p in self.properties],
-        }
-
+from carc.ir.layout import DONE, PROGRESS
+from carc.lang.checker import prune_program
+from carc.verify.report import Agreement, EpisodeScore, SubtaskRow, VerifyConfig, VerifyReport, format_report
+from carc.verify.trajectories import Episode, load_episodes, record
 
 # ---- scoring ------------------------------------------------------------------------------------
 
@@ -184,13 +85,6 @@ def _subtask_rows(program: ir.Program, expert: list[EpisodeScore], random: list[
     return tuple(rows)
 
 
-def env_kwargs_for(program: ir.Program, env_id: str) -> dict[str, Any]:
-    """A MiniGrid env renders at the tile size the program declares (`observe rgb tile N`)."""
-    from carc.envs.registry import env_family
-
-    return {"tile_size": program.tile} if env_family(env_id) == "minigrid" else {}
-
-
 def _episodes(program: ir.Program, config: VerifyConfig, policy: str, directory: str | None) -> list[Episode]:
     if directory is not None:
         return load_episodes(directory)
@@ -204,8 +98,8 @@ def _solved_at_once(episode: Episode) -> bool:
 
 def verify(program: ir.Program, program_name: str, config: VerifyConfig, kernel: Any | None = None) -> VerifyReport:
     """Score expert and random episodes, check agreement and properties; the report says why it fails."""
-    from carc.kernel import compile_program
-    from carc.properties import check_properties
+    from carc.backend.kernel import compile_program
+    from carc.verify.properties import check_properties
 
     kernel = kernel or compile_program(program)
     probe = compile_program(goal_probe(program))
@@ -249,40 +143,4 @@ def verify(program: ir.Program, program_name: str, config: VerifyConfig, kernel:
     )
 
 
-# ---- text report --------------------------------------------------------------------------------
-
-
-def _fmt(value: float | None, percent: bool = False) -> str:
-    if value is None or (isinstance(value, float) and math.isnan(value)):
-        return "-"
-    return f"{value:.0%}" if percent else f"{value:.1f}"
-
-
-def format_report(report: VerifyReport) -> str:
-    verdict = "PASS" if report.passed else f"FAIL: {report.failures[0]}"
-    lines = [
-        verdict,
-        f"program {report.program} on {report.env_id}: {report.expert_episodes} expert and {report.random_episodes} random episodes"
-        + (f"; left out: {report.failed_demos} expert episodes the env calls failures" if report.failed_demos else "")
-        + (f"; {report.trivial_episodes} episodes the env solved on the first step" if report.trivial_episodes else ""),
-        f"task complete: expert {report.expert_complete_rate:.0%} (need >= {report.config.expert_threshold:.0%}), "
-        f"random {report.random_complete_rate:.0%} (need < {report.config.random_threshold:.0%})",
-        "",
-        f"{'sub-task':<16} {'expert':>7} {'random':>7} {'expert step':>12} {'random step':>12}  description",
-    ]
-    for row in report.subtasks:
-        lines.append(f"{row.name:<16} {_fmt(row.expert_rate, True):>7} {_fmt(row.random_rate, True):>7} "
-                     f"{_fmt(row.expert_mean_step):>12} {_fmt(row.random_mean_step):>12}  {row.description}")
-    ea, sa = report.episode_agreement, report.step_agreement
-    lines += [
-        "",
-        f"goal vs env success: episodes precision {_fmt(ea.precision, True)} recall {_fmt(ea.recall, True)}; "
-        f"steps precision {_fmt(sa.precision, True)} recall {_fmt(sa.recall, True)}",
-        "properties: " + ", ".join(f"{p.name} {'ok' if p.passed else 'FAILED'}" for p in report.properties),
-    ]
-    for p in report.properties:
-        if not p.passed:
-            lines.append(f"  {p.name}: {p.detail}" + (f" (counterexample: {p.counterexample})" if p.counterexample else ""))
-    for failure in report.failures[1:]:
-        lines.append(f"also: {failure}")
-    return "\n".join(lines)
+__all__ = ["VerifyConfig", "VerifyReport", "format_report", "verify", "goal_probe", "score_episode"]

@@ -11,8 +11,8 @@ from __future__ import annotations
 
 import unicodedata
 
-from carc.diagnostics import CarcError, Diagnostic, Source, Span
-from carc.limits import LIMITS
+from carc.core.diagnostics import CarcError, Diagnostic, Source, Span
+from carc.core.limits import LIMITS
 
 _BIDI_AND_INVISIBLE = {
     0x200B, 0x200C, 0x200D, 0x200E, 0x200F, 0x2060, 0x2061, 0x2062, 0x2063, 0x2064, 0xFEFF,

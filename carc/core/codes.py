@@ -2,7 +2,7 @@
 
 Codes group by stage: E1xx input gate and size/shape limits, E2xx syntax, E3xx names, E4xx types,
 E5xx program structure (these are FRONT_END_CODES: gate, parser, checker); W6xx lints (warnings,
-carc/lints.py) and E7xx the auditor (carc/audit.py), whose tables are merged in here.
+carc/analysis/lints.py) and E7xx the auditor (carc/audit/).
 docs/errors.md shows an example program and its exact error for each front-end code; it is
 generated from tests/fixtures/errors/ by scripts/make_error_docs.py, and tests check that every
 front-end code has a fixture.
@@ -62,8 +62,24 @@ FRONT_END_CODES: dict[str, str] = {
 }
 
 
-from carc.audit import AUDIT_CODES  # noqa: E402  (tables owned by their stages)
-from carc.lints import LINT_CODES  # noqa: E402
+LINT_CODES: dict[str, str] = {
+    "W601": "constant reward",
+    "W602": "reward ignores the observation",
+    "W603": "sub-task that can never fire",
+    "W604": "sub-task that is always true",
+    "W605": "duplicated sub-task",
+    "W606": "tautology or contradiction",
+    "W607": "sub-task that reads no perception",
+    "W608": "colour not in the palette of the declared environment",
+}
+
+AUDIT_CODES: dict[str, str] = {
+    "E701": "generated source failed the whitelist",
+    "E702": "numba compile failed or exceeded its time budget",
+    "E703": "a value cannot be proved finite",
+    "E799": "internal error in the auditor (the program is refused)",
+}
+
 
 CODES: dict[str, str] = {**FRONT_END_CODES, **LINT_CODES, **AUDIT_CODES}
 

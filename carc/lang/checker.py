@@ -4,7 +4,7 @@ Diagnostics are collected, not raised one at a time: a program with three mistak
 errors. Helpers are inlined by binding their parameters to already-checked values and memoised
 per (helper, arguments), so nested helpers cost linear work whatever their fan-out.
 
->>> from carc.syntax.parser import parse_text
+>>> from carc.lang.parser import parse_text
 >>> prog = check_unit(parse_text('program p "d" observe rgb subtask s "go" bonus 1 : 1 < 2'))
 >>> [s.name for s in prog.subtasks]
 ['s']
@@ -17,12 +17,12 @@ from dataclasses import dataclass, field
 from typing import Callable, Union
 
 from carc import ir
-from carc.builtins import BUILTINS, TYPE_NAMES, Signature
-from carc.diagnostics import CarcError, Diagnostic, Span
-from carc.intervals import reward_interval
-from carc.limits import LIMITS
-from carc.resources import STDLIB_MODULES, stdlib_path
-from carc.syntax import ast
+from carc.core.diagnostics import CarcError, Diagnostic, Span
+from carc.core.limits import LIMITS
+from carc.core.resources import STDLIB_MODULES, stdlib_path
+from carc.ir.intervals import reward_interval
+from carc.lang import ast
+from carc.lang.builtins import BUILTINS, TYPE_NAMES, Signature
 
 MAX_HELPER_NESTING = 16
 OBSERVATION_KINDS = ("rgb",)
@@ -409,7 +409,7 @@ class _TooBig(Exception):
 
 
 def _load_module(checker: _Checker, use: ast.Use) -> None:
-    from carc.syntax.parser import parse_text
+    from carc.lang.parser import parse_text
 
     name = use.module.id
     if name in checker.modules:
@@ -593,6 +593,6 @@ def prune_program(program: ir.Program) -> ir.Program:
 
 def check_text(text: str | bytes, name: str = "<string>") -> ir.Program:
     """Gate, parse and check program text."""
-    from carc.syntax.parser import parse_text
+    from carc.lang.parser import parse_text
 
     return check_unit(parse_text(text, name))

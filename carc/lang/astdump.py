@@ -4,7 +4,7 @@ Used for golden fixtures (tests/fixtures/parse/*.ast) and `carc compile --emit a
 fits in the line width stays on one line; a longer one puts each child on its own line, indented.
 The top-level unit always lists one item per line.
 
->>> from carc.syntax.parser import parse_text
+>>> from carc.lang.parser import parse_text
 >>> print(dump(parse_text('program p "d" let x = -a + 2 * f(b)')))
 (program p "d"
   (let x (arith (neg a) + (arith 2 * (call f b)))))
@@ -12,8 +12,8 @@ The top-level unit always lists one item per line.
 
 from __future__ import annotations
 
-from carc.syntax import ast
-from carc.syntax.printer import format_number
+from carc.core.text import format_number
+from carc.lang import ast
 
 WIDTH = 96
 STEP = "  "

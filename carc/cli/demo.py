@@ -13,7 +13,7 @@ from tempfile import TemporaryDirectory
 from typing import Any
 
 from carc.api import check_text, read_program
-from carc.resources import DEFAULT_PROGRAM, example_path
+from carc.core.resources import DEFAULT_PROGRAM, example_path
 
 
 def _wrapped_rollout(env_id: str, program_path: str, steps: int = 200) -> dict[str, Any]:
@@ -37,9 +37,9 @@ def _wrapped_rollout(env_id: str, program_path: str, steps: int = 200) -> dict[s
 
 
 def run_demo(program: str | None, env_id: str, episodes: int = 10, as_json: bool = False) -> int:
-    from carc.audit import audit_source
-    from carc.kernel import compile_program
-    from carc.verify import VerifyConfig, format_report, verify
+    from carc.audit.certificate import audit_source
+    from carc.backend.kernel import compile_program
+    from carc.verify.scoring import VerifyConfig, format_report, verify
 
     path = program or str(example_path(DEFAULT_PROGRAM))
     say = (lambda *_: None) if as_json else print

@@ -1,6 +1,6 @@
 """A stable, readable dump of a checked program (the IR), for golden fixtures and debugging.
 
->>> from carc.checker import check_text
+>>> from carc.lang.checker import check_text
 >>> print(dump_program(check_text('program p "d" observe rgb subtask s "go" bonus 1 : 1 < 2')))
 program p "d"
 observe rgb tile 8
@@ -22,7 +22,7 @@ the nodes of its bounds: `largest c2 area(n2, n6)`.
 from __future__ import annotations
 
 from carc import ir
-from carc.syntax.printer import format_number
+from carc.core.text import format_number
 
 
 def _num(value: float) -> str:

@@ -3,7 +3,7 @@
 Frames are assumed at most MAX_SIDE pixels on a side (the kernel refuses larger ones). The reward
 interval follows from the bonuses and the shaping potential's range: gamma*phi' - phi.
 
->>> from carc.checker import check_text
+>>> from carc.lang.checker import check_text
 >>> check_text('program p "d" observe rgb subtask s "s" bonus 0.5 : true').bounds
 (0.0, 0.5)
 """
@@ -13,8 +13,8 @@ from __future__ import annotations
 import math
 
 from carc import ir
-from carc.layout import MAX_SIDE
-from carc.limits import LIMITS
+from carc.core.limits import LIMITS
+from carc.ir.layout import MAX_SIDE
 
 MAX_TILE = int(LIMITS["max_tile"].cap)
 

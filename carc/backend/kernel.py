@@ -1,7 +1,7 @@
 """Compile a checked program into a numba kernel, cached on disk by content hash.
 
-``compile_program`` generates the kernel's Python source from the IR (``carc.codegen``), audits it
-(``carc.srccheck``), writes it to ``<cache dir>/k_<hash16>.py`` (atomically, only when the content
+``compile_program`` generates the kernel's Python source from the IR (``carc.backend.codegen``), audits it
+(``carc.backend.srccheck``), writes it to ``<cache dir>/k_<hash16>.py`` (atomically, only when the content
 changed, so numba's own on-disk cache next to it stays valid), and imports it with importlib. The
 module's entry points carry explicit numba signatures, so importing it compiles them eagerly the
 first time and loads them from numba's cache afterwards: a second compile of the same program, in
@@ -31,8 +31,8 @@ from typing import Any, Callable
 import numpy as np
 
 from carc import __version__, ir
-from carc.codegen import CODEGEN_VERSION, IDENTIFIER, generate
-from carc.srccheck import check_generated_source
+from carc.backend.codegen import CODEGEN_VERSION, IDENTIFIER, generate
+from carc.backend.srccheck import check_generated_source
 
 ENV_CACHE_DIR = "CARC_CACHE_DIR"
 _LOADED: dict[tuple[str, str], ModuleType] = {}

@@ -9,7 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Literal, Union
 
-from carc.diagnostics import Span
+from carc.core.diagnostics import Span
 
 
 def _span() -> Span:

@@ -13,11 +13,11 @@ from typing import Any
 from lark import Lark, Token, Transformer_NonRecursive, Tree, v_args
 from lark.exceptions import UnexpectedCharacters, UnexpectedEOF, UnexpectedInput, UnexpectedToken
 
-from carc.diagnostics import CarcError, Diagnostic, Source, Span
-from carc.gate import admit
-from carc.limits import LIMITS
-from carc.resources import grammar_text
-from carc.syntax import ast
+from carc.core.diagnostics import CarcError, Diagnostic, Source, Span
+from carc.core.limits import LIMITS
+from carc.core.resources import grammar_text
+from carc.lang import ast
+from carc.lang.gate import admit
 
 RESERVED = frozenset(
     "program module observe use color tol let def subtask bonus group shaping gamma reward "

@@ -7,8 +7,8 @@ Constant facts come from folding the IR with the interpreter's own scalar semant
 interval analysis (a comparison whose operand ranges cannot overlap has one answer), and from
 structure (`x == x`, `a or not a`: the IR is hash-consed, so equal sub-expressions are one node).
 
->>> from carc.syntax.parser import parse_text
->>> from carc.checker import check_unit
+>>> from carc.lang.parser import parse_text
+>>> from carc.lang.checker import check_unit
 >>> unit = parse_text('program p "d" observe rgb color c = rgb(1, 2, 3) tol 4 '
 ...                   'subtask s "d" bonus 1 : area(pixels(c)) >= 0')
 >>> [d.code for d in lint(unit, check_unit(unit))]
@@ -20,21 +20,10 @@ from __future__ import annotations
 from typing import Any
 
 from carc import ir
-from carc.diagnostics import Diagnostic, Span
-from carc.intervals import node_intervals, reward_interval
-from carc.resources import stdlib_path
-from carc.syntax import ast
-
-LINT_CODES: dict[str, str] = {
-    "W601": "constant reward",
-    "W602": "reward ignores the observation",
-    "W603": "sub-task that can never fire",
-    "W604": "sub-task that is always true",
-    "W605": "duplicated sub-task",
-    "W606": "tautology or contradiction",
-    "W607": "sub-task that reads no perception",
-    "W608": "colour not in the palette of the declared environment",
-}
+from carc.core.diagnostics import Diagnostic, Span
+from carc.core.resources import stdlib_path
+from carc.ir.intervals import node_intervals, reward_interval
+from carc.lang import ast
 
 # Ops whose value depends on the frame content (the observation).
 PERCEPTION_OPS = frozenset({"pixels", *ir.OBJECT_OPS})
@@ -304,8 +293,8 @@ _PALETTES: dict[str, dict[str, ir.Color]] = {}
 def module_palette(module: str) -> dict[str, ir.Color]:
     """The colours a stdlib module defines (its environment's palette), by name."""
     if module not in _PALETTES:
-        from carc.diagnostics import CarcError
-        from carc.syntax.parser import parse_text
+        from carc.core.diagnostics import CarcError
+        from carc.lang.parser import parse_text
 
         path = stdlib_path(module)
         colors: dict[str, ir.Color] = {}

@@ -16,7 +16,7 @@ from typing import Any, Callable, NoReturn
 
 from carc import __version__
 from carc.api import ProgramFileError, check_text, read_program
-from carc.diagnostics import CarcError
+from carc.core.diagnostics import CarcError
 
 EXIT_OK, EXIT_REJECTED, EXIT_USAGE = 0, 1, 2
 
@@ -91,7 +91,7 @@ def cmd_check(args: argparse.Namespace) -> int:
 
 
 def cmd_audit(args: argparse.Namespace) -> int:
-    from carc.audit import audit_source
+    from carc.audit.certificate import audit_source
 
     certificate = audit_source(read_program(args.program), args.program, frame_shape=args.frame, compile_check=not args.no_compile)
     if args.json:
@@ -102,29 +102,29 @@ def cmd_audit(args: argparse.Namespace) -> int:
 
 
 def cmd_compile(args: argparse.Namespace) -> int:
-    from carc.syntax.parser import parse_text
+    from carc.lang.parser import parse_text
 
     data = read_program(args.program)
     if args.emit == "ast":
-        from carc.syntax.dump import dump
+        from carc.lang.astdump import dump
 
         print(dump(parse_text(data, args.program)))
         return EXIT_OK
     program = check_text(data, args.program)
     if args.emit == "ir":
-        from carc.irdump import dump_program
+        from carc.ir.dump import dump_program
 
         print(dump_program(program))
         return EXIT_OK
     if args.emit == "python":
-        from carc.codegen import generate
-        from carc.srccheck import check_generated_source
+        from carc.backend.codegen import generate
+        from carc.backend.srccheck import check_generated_source
 
         source = generate(program)
         check_generated_source(source)
         print(source)
         return EXIT_OK
-    from carc.kernel import compile_program, write_artifact
+    from carc.backend.kernel import compile_program, write_artifact
 
     started = time.perf_counter()
     kernel = compile_program(program)
@@ -147,7 +147,7 @@ def cmd_compile(args: argparse.Namespace) -> int:
 
 
 def cmd_bench(args: argparse.Namespace) -> int:
-    from carc.bench import format_bench, run_bench
+    from carc.perf.bench import format_bench, run_bench
 
     check_text(read_program(args.program), args.program)
     result = run_bench(args.program, env_id=args.env, repeat=args.repeat)
@@ -160,7 +160,7 @@ def cmd_bench(args: argparse.Namespace) -> int:
 
 def cmd_record(args: argparse.Namespace) -> int:
     from carc.envs.registry import env_family
-    from carc.trajectories import record
+    from carc.verify.trajectories import record
 
     env_kwargs = {}
     if args.tile is not None:
@@ -179,7 +179,7 @@ def cmd_record(args: argparse.Namespace) -> int:
 
 
 def cmd_verify(args: argparse.Namespace) -> int:
-    from carc.verify import VerifyConfig, format_report, verify
+    from carc.verify.scoring import VerifyConfig, format_report, verify
 
     program = check_text(read_program(args.program), args.program)
     config = VerifyConfig(
@@ -196,7 +196,7 @@ def cmd_verify(args: argparse.Namespace) -> int:
 
 
 def cmd_demo(args: argparse.Namespace) -> int:
-    from carc.demo import run_demo
+    from carc.cli.demo import run_demo
 
     return run_demo(args.program, args.env, episodes=args.episodes, as_json=args.json)
 
@@ -205,7 +205,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    from carc.resources import DEFAULT_ENV
+    from carc.core.resources import DEFAULT_ENV
 
     parser = argparse.ArgumentParser(prog="carc", description="Compile, audit and verify reward programs written by a VLM.")
     parser.add_argument("--version", action="version", version=f"carc {__version__}")
@@ -271,7 +271,7 @@ def _is_input_error(err: Exception) -> bool:
     """A bad trajectory file or an unknown environment id: the user's input, so exit 2."""
     import gymnasium
 
-    from carc.trajectories import TrajectoryError
+    from carc.verify.trajectories import TrajectoryError
 
     return isinstance(err, (TrajectoryError, gymnasium.error.Error))
 

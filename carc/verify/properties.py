@@ -25,8 +25,9 @@ from hypothesis import strategies as st
 
 from carc import ir
 from carc.interpreter import Interpreter
-from carc.layout import DONE, PROGRESS
-from carc.trajectories import Episode
+from carc.ir.layout import DONE, PROGRESS
+from carc.verify.report import PropertyResult
+from carc.verify.trajectories import Episode
 
 
 class PropertyFailure(AssertionError):
@@ -148,7 +149,6 @@ def check_properties(
     program: ir.Program, kernel: Any, interpreter: Interpreter, episodes: list[Episode], examples: int, counterexample_dir: Path,
 ) -> list[Any]:
     """Run every property for `examples` hypothesis examples; return one PropertyResult each."""
-    from carc.verify import PropertyResult
 
     if not episodes:
         return [PropertyResult(name, False, 0, detail="no episodes to draw frames from") for name in _properties(program, kernel, interpreter)]

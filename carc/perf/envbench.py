@@ -17,9 +17,8 @@ import gymnasium as gym
 import numpy as np
 
 from carc.envs.base import frame_of
-from carc.envs.registry import make_env
+from carc.envs.registry import env_kwargs_for, make_env
 from carc.envs.wrapper import CarcReward, load_reward
-from carc.verify import env_kwargs_for
 
 BATCH = 16
 

@@ -9,8 +9,8 @@ from __future__ import annotations
 from functools import cache
 from pathlib import Path
 
-_PACKAGE_DATA = Path(__file__).resolve().parent / "data"
-_SOURCE_TREE = Path(__file__).resolve().parent.parent
+_PACKAGE_DATA = Path(__file__).resolve().parent.parent / "data"
+_SOURCE_TREE = Path(__file__).resolve().parent.parent.parent
 
 GRAMMAR_FILE = "carc.lark"
 STDLIB_MODULES = ("minigrid", "panda")

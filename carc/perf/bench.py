@@ -5,7 +5,7 @@ Per frame shape (median ns per call over ``repeat`` timed passes over the frames
 
 * ``kernel_ns``: ``Kernel.step`` through the public API (input checks included);
 * ``interpreter_ns``: the reference interpreter's ``step``;
-* ``handwritten_ns``: ``carc.handwritten.step``, a numba kernel written by hand for
+* ``handwritten_ns``: ``carc.perf.handwritten.step``, a numba kernel written by hand for
   examples/minigrid/doorkey.car (null for any other program);
 * ``scan_floor_ns``: one plain numba pass that reads every byte of the frame and sums them;
 * ``compile_cold_s`` / ``compile_warm_s``: ``compile_program`` in a fresh process with an empty
@@ -40,15 +40,16 @@ from numba import njit
 
 from carc import ir
 from carc.api import check_file, check_text, read_program
+from carc.backend.kernel import ENV_CACHE_DIR, compile_program
+from carc.core.resources import DEFAULT_PROGRAM, example_path
 from carc.interpreter import Interpreter
-from carc.kernel import ENV_CACHE_DIR, compile_program
 
 DOORKEY_ENV = "MiniGrid-DoorKey-8x8-v0"
 MINIGRID_TILES = (8, 32)
 ROLLOUT_FRAMES = 64
 INTERPRETER_FRAMES = 16
 COMPILE_REPEATS = 3
-REPO = Path(__file__).resolve().parent.parent
+PACKAGE_PARENT = Path(__file__).resolve().parent.parent.parent  # the folder that holds carc/
 
 
 @njit(cache=True)
@@ -69,8 +70,8 @@ def scan_floor(frame: np.ndarray) -> int:
 
 
 def uses_module(program_path: str | Path, module: str) -> bool:
-    from carc.syntax import ast
-    from carc.syntax.parser import parse_text
+    from carc.lang import ast
+    from carc.lang.parser import parse_text
 
     unit = parse_text(read_program(program_path), str(program_path))
     return any(isinstance(item, ast.Use) and item.module.id == module for item in unit.items)
@@ -155,7 +156,7 @@ _COMPILE_SCRIPT = """
 import json, sys, time
 t0 = time.perf_counter()
 from carc.api import check_file
-from carc.kernel import compile_program
+from carc.backend.kernel import compile_program
 t1 = time.perf_counter()
 program = check_file(sys.argv[1])
 t2 = time.perf_counter()
@@ -166,7 +167,7 @@ print(json.dumps({"imports_s": t1 - t0, "check_s": t2 - t1, "compile_s": t3 - t2
 
 
 def _compile_in_subprocess(program_path: str, cache_dir: str) -> dict[str, float]:
-    env = {**os.environ, ENV_CACHE_DIR: cache_dir, "PYTHONPATH": os.pathsep.join(filter(None, [str(REPO), os.environ.get("PYTHONPATH")]))}
+    env = {**os.environ, ENV_CACHE_DIR: cache_dir, "PYTHONPATH": os.pathsep.join(filter(None, [str(PACKAGE_PARENT), os.environ.get("PYTHONPATH")]))}
     done = subprocess.run([sys.executable, "-c", _COMPILE_SCRIPT, str(program_path)], env=env, capture_output=True, text=True, timeout=600)
     if done.returncode != 0:
         raise RuntimeError(f"compile subprocess failed: {done.stderr.strip()[-2000:]}")
@@ -230,11 +231,8 @@ def compile_times(program_path: str, repeats: int = COMPILE_REPEATS) -> dict[str
 
 
 def _doorkey_path() -> Path | None:
-    for candidate in (Path(__file__).resolve().parent / "data" / "examples" / "minigrid" / "doorkey.car",
-                      REPO / "examples" / "minigrid" / "doorkey.car"):
-        if candidate.is_file():
-            return candidate
-    return None
+    path = example_path(DEFAULT_PROGRAM)
+    return path if path.is_file() else None
 
 
 def _reward_signature(program: ir.Program) -> tuple:
@@ -279,7 +277,7 @@ def run_bench(program_path: str, frames: list[np.ndarray] | None = None, repeat:
     interpreter = Interpreter(program)
     hand = None
     if has_handwritten(program):
-        from carc import handwritten as hand
+        from carc.perf import handwritten as hand
 
     results = []
     for group, tile in _frame_sets(program_path, frames, env_id):
@@ -316,7 +314,7 @@ def run_bench(program_path: str, frames: list[np.ndarray] | None = None, repeat:
         "numba_warm_load_floor_s": numba_floor,
     }
     if env_id is not None:
-        from carc.envbench import run_env_bench
+        from carc.perf.envbench import run_env_bench
 
         result.update(run_env_bench(program_path, env_id))
     return result

@@ -35,10 +35,10 @@ from typing import Any, Literal
 import numpy as np
 
 from carc import __version__, ir
-from carc.diagnostics import CarcError, Diagnostic, Source, Span
-from carc.layout import MAX_SIDE
-from carc.limits import LIMITS
-from carc.syntax import ast
+from carc.core.diagnostics import CarcError, Diagnostic, Source, Span
+from carc.core.limits import LIMITS
+from carc.ir.layout import MAX_SIDE
+from carc.lang import ast
 
 SCHEMA = "carc-audit/1"
 COMPILE_BUDGET_S = 60.0
@@ -51,12 +51,6 @@ _MAX_TILE = 256.0
 # A magnitude bound above this is treated as unbounded (a margin for rounding in the bound itself).
 _FINITE_MARGIN = 1e300
 
-AUDIT_CODES: dict[str, str] = {
-    "E701": "generated source failed the whitelist",
-    "E702": "numba compile failed or exceeded its time budget",
-    "E703": "a value cannot be proved finite",
-    "E799": "internal error in the auditor (the program is refused)",
-}
 
 
 # ---- the certificate -----------------------------------------------------------------------------
@@ -205,9 +199,9 @@ def _rejected(base: dict[str, Any], diagnostics: list[Diagnostic], started: floa
 
 
 def _certify(base: dict[str, Any], raw: bytes, program: ir.Program, compile_check: bool, started: float) -> Certificate:
-    from carc.kernel import program_hash
-    from carc.lints import lint
-    from carc.syntax.parser import parse_text
+    from carc.analysis.lints import lint
+    from carc.backend.kernel import program_hash
+    from carc.lang.parser import parse_text
 
     unit = parse_text(raw, base["file"])
     source = unit.span.source
@@ -271,7 +265,7 @@ def _tree_shape(text: str) -> tuple[int, int, int]:
     """Tokens, syntax nodes and expression depth, counted as the parser's own limit check does."""
     from lark import Token, Tree
 
-    from carc.syntax.parser import _lark
+    from carc.lang.parser import _lark
 
     tokens = nodes = depth = 0
     stack: list[tuple[Any, int]] = [(_lark().parse(text), 0)]
@@ -398,7 +392,7 @@ def measured_cost_terms(program: ir.Program, frame: np.ndarray, state: np.ndarra
     from scipy import ndimage
 
     from carc.interpreter import EIGHT_CONNECTED, Interpreter, _measure, check_frame, color_mask, objects_of
-    from carc.layout import DONE, PROGRESS
+    from carc.ir.layout import DONE, PROGRESS
 
     check_frame(frame)
     interpreter = Interpreter(program)
@@ -447,7 +441,7 @@ def measured_cost_terms(program: ir.Program, frame: np.ndarray, state: np.ndarra
 
 
 def termination_facts(program: ir.Program, unit: ast.Unit) -> dict[str, Any]:
-    from carc.checker import MAX_HELPER_NESTING
+    from carc.lang.checker import MAX_HELPER_NESTING
 
     ops: dict[str, int] = {}
     for node in program.nodes:
@@ -550,7 +544,7 @@ def _magnitudes(program: ir.Program) -> list[list[float]]:
 
 def arithmetic_facts(program: ir.Program) -> dict[str, Any]:
     """How every partial operation is made total, and a proof (or not) that every value is finite."""
-    from carc.intervals import node_intervals
+    from carc.ir.intervals import node_intervals
 
     intervals = node_intervals(program)
     divisions = []
@@ -588,7 +582,7 @@ def arithmetic_facts(program: ir.Program) -> dict[str, Any]:
 
 
 def reward_facts(program: ir.Program) -> dict[str, Any]:
-    from carc.intervals import node_intervals, reward_interval
+    from carc.ir.intervals import node_intervals, reward_interval
 
     derived = reward_interval(program)
     bonuses = [s.bonus for s in program.subtasks]
@@ -617,8 +611,8 @@ def reward_facts(program: ir.Program) -> dict[str, Any]:
 
 def host_access_facts(program: ir.Program, raw: bytes, name: str, compile_check: bool) -> dict[str, Any]:
     """The generated-source whitelist report and, when asked, a numba compile timed in a subprocess."""
-    from carc.codegen import generate
-    from carc.srccheck import GeneratedSourceError, check_generated_source
+    from carc.backend.codegen import generate
+    from carc.backend.srccheck import GeneratedSourceError, check_generated_source
 
     source = generate(program)
     try:
@@ -663,12 +657,12 @@ _GENERATED_NAME = re.compile(r"(v\d+(_\d)?|c\d+_\w+|a\d|[A-Z][A-Z0-9_]*|_\w+)\Z"
 def compile_in_subprocess(raw: bytes, name: str, budget: float = COMPILE_BUDGET_S) -> dict[str, Any]:
     """Check, compile (numba bounds checking on) and run the program in a fresh Python process,
     killed after `budget` seconds."""
-    package_root = str(Path(__file__).resolve().parent.parent)
+    package_root = str(Path(__file__).resolve().parent.parent.parent)
     env = {**os.environ, "NUMBA_BOUNDSCHECK": "1",
            "PYTHONPATH": os.pathsep.join(p for p in (package_root, os.environ.get("PYTHONPATH", "")) if p)}
     started = time.perf_counter()
     try:
-        done = subprocess.run([sys.executable, "-m", "carc.audit", "--compile-worker", name], input=raw, capture_output=True,
+        done = subprocess.run([sys.executable, "-m", "carc.audit.certificate", "--compile-worker", name], input=raw, capture_output=True,
                               timeout=budget, env=env, check=False)
     except subprocess.TimeoutExpired:
         return {"ok": False, "error": f"did not finish within {budget:g} s", "budget_seconds": budget, "subprocess": True}
@@ -701,8 +695,8 @@ def _compile_worker(name: str) -> None:
     import tempfile
 
     from carc.api import check_text
+    from carc.backend.kernel import compile_program
     from carc.interpreter import Interpreter
-    from carc.kernel import compile_program
 
     raw = sys.stdin.buffer.read()
     try:
@@ -730,5 +724,5 @@ if __name__ == "__main__":
     if len(sys.argv) == 3 and sys.argv[1] == "--compile-worker":
         _compile_worker(sys.argv[2])
     else:
-        print("usage: python -m carc.audit --compile-worker NAME  (internal; use `carc audit`)", file=sys.stderr)
+        print("usage: python -m carc.audit.certificate --compile-worker NAME  (internal; use `carc audit`)", file=sys.stderr)
         sys.exit(2)

@@ -3,7 +3,7 @@
 `parse_text(print_unit(u)) == u` for every unit the parser accepts, and printing is idempotent
 (`print_unit(parse_text(print_unit(u))) == print_unit(u)`). Comments and layout are not kept.
 
->>> from carc.syntax.parser import parse_text
+>>> from carc.lang.parser import parse_text
 >>> print(print_unit(parse_text('program p "d" let x = (1 - (2 - 3)) * -(4)')), end="")
 program p "d"
 let x = (1 - (2 - 3)) * -4
@@ -19,33 +19,14 @@ would merge into the outer chain; a comparison does not chain, so one inside ano
 
 from __future__ import annotations
 
-import math
-
-from carc.syntax import ast
+from carc.core.text import format_number, format_string
+from carc.lang import ast
 
 # Binding levels, loosest first. A node printed where the grammar expects level `need` or tighter
 # is parenthesised when its own level is looser (see _operand).
 IF, OR, AND, NOT, COMPARE, SUM, PRODUCT, UNARY, ATOM = range(9)
 
 INDENT = "    "
-
-
-def format_number(value: float) -> str:
-    """The shortest text that the grammar's NUMBER reads back as this (non-negative) float."""
-    if not math.isfinite(value):
-        raise ValueError(f"carc has no literal for {value!r}")
-    # repr is the shortest text that reads back as the same float: "0.1", "1e-05", "1e+16" all
-    # match NUMBER ([0-9]+(.[0-9]+)?([eE][+-]?[0-9]+)?); whole numbers drop their ".0".
-    text = repr(float(abs(value)))
-    if text.endswith(".0"):
-        text = text[:-2]
-    return "-" + text if value < 0 else text
-
-
-def format_string(text: str) -> str:
-    if '"' in text or "\\" in text or "\n" in text:
-        raise ValueError(f"carc has no literal for the string {text!r}")
-    return f'"{text}"'
 
 
 def level(node: ast.Expr) -> int:

@@ -13,7 +13,7 @@ globals...). The result is a small report of what the source uses.
 >>> check_generated_source("import os\\n")
 Traceback (most recent call last):
 ...
-carc.srccheck.GeneratedSourceError: line 1: import of 'os' is not allowed (only math, numpy as np, and njit from numba)
+carc.backend.srccheck.GeneratedSourceError: line 1: import of 'os' is not allowed (only math, numpy as np, and njit from numba)
 """
 
 from __future__ import annotations

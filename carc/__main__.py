@@ -1,0 +1,3 @@
+from carc.cli.main import main
+
+raise SystemExit(main())

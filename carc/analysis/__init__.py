@@ -1,0 +1,1 @@
+"""Layer 4: analyses of a checked program: cost and lints."""

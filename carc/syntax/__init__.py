@@ -1,1 +1,0 @@
-"""Syntax: the AST of carc programs, the parser that builds it, and the canonical printer."""
