@@ -6,6 +6,7 @@ random play with property tests -> a wrapped Gymnasium env stepping on the kerne
 
 from __future__ import annotations
 
+import argparse
 import json
 import time
 from pathlib import Path
@@ -13,7 +14,8 @@ from tempfile import TemporaryDirectory
 from typing import Any
 
 from carc.api import check_text, read_program
-from carc.core.resources import DEFAULT_PROGRAM, example_path
+from carc.cli.common import Subparsers, add_command, positive
+from carc.core.resources import DEFAULT_ENV, DEFAULT_PROGRAM, example_path
 
 
 def _wrapped_rollout(env_id: str, program_path: str, steps: int = 200) -> dict[str, Any]:
@@ -65,3 +67,14 @@ def run_demo(program: str | None, env_id: str, episodes: int = 10, as_json: bool
     if as_json:
         print(json.dumps({"program": path, "env_id": env_id, "audit": certificate.to_json(), "verify": report.to_json(), "rollout": rollout}, indent=2))
     return 0 if report.passed else 1
+
+
+def cmd_demo(args: argparse.Namespace) -> int:
+    return run_demo(args.program, args.env, episodes=args.episodes, as_json=args.json)
+
+
+def register(sub: Subparsers) -> None:
+    p = add_command(sub, "demo", cmd_demo, "the whole pipeline on a built-in program: check, audit, compile, bench, verify")
+    p.add_argument("--program", default=None, metavar="PROGRAM", help="default: the bundled DoorKey program")
+    p.add_argument("--env", default=DEFAULT_ENV, metavar="ID")
+    p.add_argument("--episodes", type=positive, default=10)
