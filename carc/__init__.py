@@ -10,11 +10,14 @@ The library entry points live in `carc.api` and load on first use, so that impor
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
-
 __version__ = "0.1.0"
 
+# typing.TYPE_CHECKING without importing typing: `import carc` stays instant, so the command line
+# takes over Ctrl-C before anything slow has loaded (mypy reads any name TYPE_CHECKING the same way).
+TYPE_CHECKING = False
 if TYPE_CHECKING:
+    from typing import Any
+
     from carc.api import Compiled, check_file, check_text, compile_file, compile_text
 
 __all__ = ["Compiled", "__version__", "check_file", "check_text", "compile_file", "compile_text"]

@@ -1,3 +1,3 @@
-from carc.cli.main import main
+from carc.cli import main
 
 raise SystemExit(main())

@@ -1,8 +1,9 @@
 """The reference interpreter: evaluates a checked program on frames with numpy, no numba.
 
 It is the oracle for the compiled kernel (equal bit for bit) and the `--no-jit` path. Perception
-is vectorised numpy (colour masks, scipy's connected components); everything after it is scalar
-float64 arithmetic in the order the IR gives, exactly as generated code does it.
+is vectorised numpy (colour masks, row runs) with union-find over runs for connected components (no
+scipy); everything after it is scalar float64 arithmetic in the order the IR gives, exactly as
+generated code does it. Each op's semantics is one entry of `SEMANTICS`, keyed by `Op`.
 
 >>> from carc.lang.checker import check_text
 >>> prog = check_text('program p "d" observe rgb color red = rgb(255, 0, 0) tol 10 '
@@ -17,19 +18,21 @@ float64 arithmetic in the order the IR gives, exactly as generated code does it.
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
-from scipy import ndimage
 
 from carc import ir
+from carc.core.args import new_state_args
 from carc.core.limits import LIMITS
 from carc.ir.layout import DONE, MAX_SIDE, PREVIOUS_POTENTIAL, PROGRESS, TILE, StateLayout
+from carc.ir.ops import Op
 
 MAX_TILE = int(LIMITS["max_tile"].cap)
 MAX_OBJECTS = int(LIMITS["max_objects"].cap)
-EMPTY_REGION = (0.0, 0.0, 0.0, 0.0, 0.0, -1.0, -1.0)
-EIGHT_CONNECTED = np.ones((3, 3), dtype=bool)
+EMPTY_REGION: tuple[float, ...] = (0.0, 0.0, 0.0, 0.0, 0.0, -1.0, -1.0)
 
 Value = Any  # float, bool, or a tuple of floats
 
@@ -58,15 +61,62 @@ def region_of(ys: np.ndarray, xs: np.ndarray) -> tuple[float, ...]:
     return (float(len(xs)), float(xs.sum()), float(ys.sum()), float(xs.min()), float(ys.min()), float(xs.max()), float(ys.max()))
 
 
+def row_runs(mask: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Maximal horizontal runs of set pixels in raster order: row, first and last column (inclusive).
+
+    >>> [r.tolist() for r in row_runs(np.array([[1, 1, 0, 1], [0, 1, 0, 0]], bool))]
+    [[0, 0, 1], [0, 3, 1], [1, 3, 1]]
+    """
+    height, width = mask.shape
+    padded = np.zeros((height, width + 2), np.int8)
+    padded[:, 1:-1] = mask
+    edges = np.diff(padded, axis=1)
+    rows, starts = np.nonzero(edges == 1)
+    _, stops = np.nonzero(edges == -1)
+    return rows, starts, stops - 1
+
+
+def components(mask: np.ndarray) -> list[tuple[float, ...]]:
+    """Every 8-connected component of a mask as a region, in raster order of its first pixel.
+
+    Runs of one row join the runs of the row above that touch them, diagonals included (union-find,
+    the earlier run is the root): the same procedure as the compiled kernel's ``_objects``.
+
+    >>> [c[0] for c in components(np.array([[1, 0, 1], [0, 1, 0], [0, 0, 0], [1, 1, 0]], bool))]
+    [3.0, 2.0]
+    """
+    rows, starts, stops = (a.tolist() for a in row_runs(mask))
+    parent = list(range(len(rows)))
+
+    def root(i: int) -> int:
+        while parent[i] != i:
+            parent[i] = parent[parent[i]]
+            i = parent[i]
+        return i
+
+    above = 0  # the first run that may touch the current run from the row above
+    for r, (y, a, b) in enumerate(zip(rows, starts, stops)):
+        while rows[above] < y - 1 or (rows[above] == y - 1 and stops[above] + 1 < a):
+            above += 1
+        j = above
+        while j < r and rows[j] == y - 1 and starts[j] <= b + 1:
+            p, q = root(r), root(j)
+            parent[max(p, q)] = min(p, q)
+            j += 1
+    stats: dict[int, list[int]] = {}
+    for r, (y, a, b) in enumerate(zip(rows, starts, stops)):
+        s = stats.setdefault(root(r), [0, 0, 0, a, y, b, y])
+        length = b - a + 1
+        s[0] += length
+        s[1] += (a + b) * length // 2
+        s[2] += y * length
+        s[3], s[5], s[6] = min(s[3], a), max(s[5], b), y
+    return [tuple(float(v) for v in stats[k]) for k in sorted(stats)]
+
+
 def objects_of(mask: np.ndarray) -> list[tuple[float, ...]]:
     """8-connected components in raster order of their first pixel; the first MAX_OBJECTS kept."""
-    if mask.size == 0:
-        return []
-    labels, count = ndimage.label(mask, structure=EIGHT_CONNECTED)
-    kept = min(count, MAX_OBJECTS)
-    ys, xs = np.nonzero((labels > 0) & (labels <= kept))
-    which = labels[ys, xs]
-    return [region_of(ys[which == k], xs[which == k]) for k in range(1, kept + 1)]
+    return components(mask)[:MAX_OBJECTS]
 
 
 def _sat(x: float) -> float:
@@ -110,110 +160,72 @@ def _per_tile(value: float, tile: float) -> float:
     return value / tile if tile > 0.0 else 0.0
 
 
-def _scalar_op(op: str, a: list[Value], state: np.ndarray) -> Value:
-    match op:
-        case "neg":
-            return -a[0]
-        case "add":
-            return _sat(a[0] + a[1])
-        case "sub":
-            return _sat(a[0] - a[1])
-        case "mul":
-            return _sat(a[0] * a[1])
-        case "div":
-            return _sat(a[0] / a[1]) if a[1] != 0.0 else 0.0
-        case "abs":
-            return abs(a[0])
-        case "min":
-            return min(a[0], a[1])
-        case "max":
-            return max(a[0], a[1])
-        case "clamp":
-            return min(max(a[0], a[1]), a[2])
-        case "sqrt":
-            return math.sqrt(a[0]) if a[0] > 0.0 else 0.0
-        case "floor":
-            return float(math.floor(a[0]))
-        case "lt":
-            return a[0] < a[1]
-        case "le":
-            return a[0] <= a[1]
-        case "gt":
-            return a[0] > a[1]
-        case "ge":
-            return a[0] >= a[1]
-        case "eq":
-            return a[0] == a[1]
-        case "ne":
-            return a[0] != a[1]
-        case "not":
-            return not a[0]
-        case "and":
-            return all(a)
-        case "or":
-            return any(a)
-        case "if":
-            return a[1] if a[0] else a[2]
-        case "exists":
-            return a[0][0] > 0.0
-        case "area":
-            return a[0][0]
-        case "center":
-            area = a[0][0]
-            return (a[0][1] / area, a[0][2] / area) if area > 0.0 else (0.0, 0.0)
-        case "bbox":
-            return a[0][3:7]
-        case "fill":
-            return _measure("fill", a[0])
-        case "width":
-            return _width(a[0])
-        case "height":
-            return _height(a[0])
-        case "aspect":
-            height = _height(a[0])
-            return _sat(_width(a[0]) / height) if height > 0.0 else 0.0
-        case "point":
-            return (a[0], a[1])
-        case "box":
-            return (a[0], a[1], a[2], a[3])
-        case "x":
-            return a[0][0]
-        case "y":
-            return a[0][1]
-        case "distance":
-            return _distance(a[0], a[1])
-        case "manhattan":
-            return _sat(abs(a[0][0] - a[1][0]) + abs(a[0][1] - a[1][1]))
-        case "left_of":
-            return a[0][0] < a[1][0]
-        case "right_of":
-            return a[0][0] > a[1][0]
-        case "above":
-            return a[0][1] < a[1][1]
-        case "below":
-            return a[0][1] > a[1][1]
-        case "near":
-            return _distance(a[0], a[1]) <= a[2]
-        case "inside":
-            p, box = a
-            return box[0] <= p[0] <= box[2] and box[1] <= p[1] <= box[3]
-        case "contains":
-            outer, inner = a
-            return outer[0] <= inner[0] and inner[2] <= outer[2] and outer[1] <= inner[1] and inner[3] <= outer[3]
-        case "overlaps":
-            p, q = a
-            return p[0] <= q[2] and q[0] <= p[2] and p[1] <= q[3] and q[1] <= p[3]
-        case "tile":
-            return _tile(state)
-        case "cell":
-            t = _tile(state)
-            return (float(math.floor(_per_tile(a[0][0], t))), float(math.floor(_per_tile(a[0][1], t))))
-        case "cells":
-            return _per_tile(a[0], _tile(state))
-        case "same_cell":
-            t = _tile(state)
-            return all(math.floor(_per_tile(a[0][k], t)) == math.floor(_per_tile(a[1][k], t)) for k in (0, 1))
-    raise AssertionError(f"no semantics for op {op!r}")
+Scalar = Callable[[list[Value], Any], Value]
+
+# The value of each op from its arguments' values (and the state row, for the tile).
+SCALAR: dict[Op, Scalar] = {
+    Op.NEG: lambda a, s: -a[0],
+    Op.ADD: lambda a, s: _sat(a[0] + a[1]),
+    Op.SUB: lambda a, s: _sat(a[0] - a[1]),
+    Op.MUL: lambda a, s: _sat(a[0] * a[1]),
+    Op.DIV: lambda a, s: _sat(a[0] / a[1]) if a[1] != 0.0 else 0.0,
+    Op.ABS: lambda a, s: abs(a[0]),
+    Op.MIN: lambda a, s: min(a[0], a[1]),
+    Op.MAX: lambda a, s: max(a[0], a[1]),
+    Op.CLAMP: lambda a, s: min(max(a[0], a[1]), a[2]),
+    Op.SQRT: lambda a, s: math.sqrt(a[0]) if a[0] > 0.0 else 0.0,
+    Op.FLOOR: lambda a, s: float(math.floor(a[0])),
+    Op.LT: lambda a, s: a[0] < a[1],
+    Op.LE: lambda a, s: a[0] <= a[1],
+    Op.GT: lambda a, s: a[0] > a[1],
+    Op.GE: lambda a, s: a[0] >= a[1],
+    Op.EQ: lambda a, s: a[0] == a[1],
+    Op.NE: lambda a, s: a[0] != a[1],
+    Op.NOT: lambda a, s: not a[0],
+    Op.AND: lambda a, s: all(a),
+    Op.OR: lambda a, s: any(a),
+    Op.IF: lambda a, s: a[1] if a[0] else a[2],
+    Op.EXISTS: lambda a, s: a[0][0] > 0.0,
+    Op.AREA: lambda a, s: a[0][0],
+    Op.CENTER: lambda a, s: (a[0][1] / a[0][0], a[0][2] / a[0][0]) if a[0][0] > 0.0 else (0.0, 0.0),
+    Op.BBOX: lambda a, s: a[0][3:7],
+    Op.FILL: lambda a, s: _measure("fill", a[0]),
+    Op.WIDTH: lambda a, s: _width(a[0]),
+    Op.HEIGHT: lambda a, s: _height(a[0]),
+    Op.ASPECT: lambda a, s: _aspect(a[0]),
+    Op.POINT: lambda a, s: (a[0], a[1]),
+    Op.BOX: lambda a, s: (a[0], a[1], a[2], a[3]),
+    Op.X: lambda a, s: a[0][0],
+    Op.Y: lambda a, s: a[0][1],
+    Op.DISTANCE: lambda a, s: _distance(a[0], a[1]),
+    Op.MANHATTAN: lambda a, s: _sat(abs(a[0][0] - a[1][0]) + abs(a[0][1] - a[1][1])),
+    Op.LEFT_OF: lambda a, s: a[0][0] < a[1][0],
+    Op.RIGHT_OF: lambda a, s: a[0][0] > a[1][0],
+    Op.ABOVE: lambda a, s: a[0][1] < a[1][1],
+    Op.BELOW: lambda a, s: a[0][1] > a[1][1],
+    Op.NEAR: lambda a, s: _distance(a[0], a[1]) <= a[2],
+    Op.INSIDE: lambda a, s: a[1][0] <= a[0][0] <= a[1][2] and a[1][1] <= a[0][1] <= a[1][3],
+    Op.CONTAINS: lambda a, s: a[0][0] <= a[1][0] and a[1][2] <= a[0][2] and a[0][1] <= a[1][1] and a[1][3] <= a[0][3],
+    Op.OVERLAPS: lambda a, s: a[0][0] <= a[1][2] and a[1][0] <= a[0][2] and a[0][1] <= a[1][3] and a[1][1] <= a[0][3],
+    Op.TILE: lambda a, s: _tile(s),
+    Op.CELL: lambda a, s: _cell(a[0], _tile(s)),
+    Op.CELLS: lambda a, s: _per_tile(a[0], _tile(s)),
+    Op.SAME_CELL: lambda a, s: _cell(a[0], _tile(s)) == _cell(a[1], _tile(s)),
+}
+
+
+def _aspect(box: tuple[float, ...]) -> float:
+    height = _height(box)
+    return _sat(_width(box) / height) if height > 0.0 else 0.0
+
+
+def _cell(p: tuple[float, float], tile: float) -> tuple[float, float]:
+    return (float(math.floor(_per_tile(p[0], tile))), float(math.floor(_per_tile(p[1], tile))))
+
+
+def scalar_op(op: Op, a: list[Value], state: Any) -> Value:
+    """The value of a scalar op (every op but constants, perception, frame size and memory)."""
+    return SCALAR[op](a, state)
 
 
 class _Perception:
@@ -244,6 +256,45 @@ class _Perception:
         return kept
 
 
+@dataclass(frozen=True)
+class _Frame:
+    """What an op that reads more than its arguments sees: the node, its argument values, the frame,
+    the state row, the frame's perception and where the latches start in the state."""
+
+    node: ir.Node
+    args: list[Value]
+    frame: np.ndarray
+    state: np.ndarray
+    perception: _Perception
+    latch_base: int
+
+
+def _start(f: _Frame) -> Value:
+    offset = f.latch_base + int(f.node.const[0])
+    return _from_slots(f.node.type, f.state[offset : offset + ir.WIDTH[f.node.type]])
+
+
+# The value of each op that reads the frame, the state or its own payload.
+_CONTEXT: dict[Op, Callable[[_Frame], Value]] = {
+    Op.CONST: lambda f: f.node.const[0],
+    Op.PIXELS: lambda f: f.perception.pixels(int(f.node.const[0])),
+    Op.LARGEST: lambda f: _pick(f.perception.select(f.node, f.args), largest=True),
+    Op.SMALLEST: lambda f: _pick(f.perception.select(f.node, f.args), largest=False),
+    Op.COUNT: lambda f: float(len(f.perception.select(f.node, f.args))),
+    Op.FRAME_WIDTH: lambda f: float(f.frame.shape[1]),
+    Op.FRAME_HEIGHT: lambda f: float(f.frame.shape[0]),
+    Op.START: _start,
+}
+SEMANTICS: dict[Op, object] = {**SCALAR, **_CONTEXT}
+"""Every IR op's semantics (tests/test_ops.py checks that the keys are exactly IR_OPS)."""
+
+
+def selected_objects(program: ir.Program, frame: np.ndarray, node: ir.Node, bounds: list[float]) -> list[tuple[float, ...]]:
+    """The objects an object query node (largest, smallest, count) chooses among on this frame,
+    its filters' bounds evaluated: what `carc explain` draws for an `objects` let."""
+    return _Perception(program, frame).select(node, bounds)
+
+
 def _pick(objects: list[tuple[float, ...]], largest: bool) -> tuple[float, ...]:
     best = EMPTY_REGION
     for region in objects:
@@ -259,9 +310,8 @@ class Interpreter:
         self.program = program
         self.layout = StateLayout.of(program)
 
-    def new_state(self, n: int = 1, tile: int | None = None) -> np.ndarray:
-        if tile is not None and not 1 <= tile <= MAX_TILE:
-            raise ValueError(f"tile must be a size from 1 to {MAX_TILE} pixels, not {tile!r}")
+    def new_state(self, n: int = 1, tile: float | None = None) -> np.ndarray:
+        n, tile = new_state_args(n, tile)
         state = np.zeros((n, self.layout.size), dtype=np.float64)
         state[:, TILE] = self.program.tile if tile is None else tile
         return state
@@ -278,26 +328,11 @@ class Interpreter:
             if i not in needed:
                 continue
             a = [values[j] for j in node.args]
-            match node.op:
-                case "const":
-                    values[i] = node.const[0]
-                case "pixels":
-                    values[i] = perception.pixels(int(node.const[0]))
-                case "largest" | "smallest":
-                    values[i] = _pick(perception.select(node, a), node.op == "largest")
-                case "count":
-                    values[i] = float(len(perception.select(node, a)))
-                case "frame_width":
-                    values[i] = float(frame.shape[1])
-                case "frame_height":
-                    values[i] = float(frame.shape[0])
-                case "start":
-                    offset = base + int(node.const[0])
-                    width = ir.WIDTH[node.type]
-                    stored = state[offset : offset + width]
-                    values[i] = _from_slots(node.type, stored)
-                case _:
-                    values[i] = _scalar_op(node.op, a, state)
+            special = _CONTEXT.get(node.op)
+            if special is None:
+                values[i] = SCALAR[node.op](a, state)
+            else:
+                values[i] = special(_Frame(node, a, frame, state, perception, base))
         return values
 
     def reset(self, frame: np.ndarray, state: np.ndarray) -> None:

@@ -42,8 +42,9 @@ from hypothesis import seed as hypothesis_seed  # noqa: E402
 from hypothesis import strategies as st  # noqa: E402
 
 from carc import ir  # noqa: E402
+from carc.analysis.cost import cost_bound, measured_cost  # noqa: E402
 from carc.api import check_text  # noqa: E402
-from carc.audit.certificate import audit_source, cost_bound, measured_cost  # noqa: E402
+from carc.audit.certificate import audit_source  # noqa: E402
 from carc.core.codes import CODES  # noqa: E402
 from carc.interpreter import Interpreter  # noqa: E402
 from carc.ir.intervals import node_intervals  # noqa: E402

@@ -236,7 +236,16 @@ def _typed(draw: Any, type_: str, depth: int, scope: _Scope, allow_start: bool) 
     variables = scope.of_type(type_, in_start=not allow_start)
     if depth <= 1 or draw(st.integers(0, 3)) == 0:
         return _typed_leaf(draw, type_, scope, variables)
-    sub = lambda t: _typed(draw, t, depth - 1, scope, allow_start)  # noqa: E731
+    choice = draw(st.sampled_from(_choices(type_, scope, variables, allow_start)))
+    if choice == "builtin":
+        return _typed_builtin(draw, type_, depth, scope, allow_start)
+    if choice == "variable":
+        return name(draw(st.sampled_from(variables)))
+    return _typed_form(draw, choice, type_, depth, scope, allow_start)
+
+
+def _choices(type_: str, scope: _Scope, variables: list[str], allow_start: bool) -> list[str]:
+    """The kinds of expression that can have `type_` here (built-ins twice as likely)."""
     choices = ["builtin", "builtin"]
     if type_ in VALUE_TYPES:
         choices.append("if")
@@ -250,9 +259,12 @@ def _typed(draw: Any, type_: str, depth: int, scope: _Scope, allow_start: bool) 
         choices += ["arith", "negate"]
     if type_ == "bool":
         choices += ["logic", "not", "compare", "compare"]
-    choice = draw(st.sampled_from(choices))
-    if choice == "variable":
-        return name(draw(st.sampled_from(variables)))
+    return choices
+
+
+def _typed_form(draw: Any, choice: str, type_: str, depth: int, scope: _Scope, allow_start: bool) -> ast.Expr:
+    """An expression of one syntactic form (not a built-in call or a variable)."""
+    sub = lambda t: _typed(draw, t, depth - 1, scope, allow_start)  # noqa: E731
     if choice == "if":
         return ast.If(sub("bool"), sub(type_), sub(type_), SPAN)
     if choice == "start":
@@ -275,7 +287,7 @@ def _typed(draw: Any, type_: str, depth: int, scope: _Scope, allow_start: bool) 
         op = draw(st.sampled_from(COMPARE_OPS))
         operand = "num" if op in ORDER_OPS else draw(st.sampled_from(("num", "bool")))
         return ast.Compare(op, sub(operand), sub(operand), SPAN)
-    return _typed_builtin(draw, type_, depth, scope, allow_start)
+    raise AssertionError(f"unknown expression form {choice!r}")
 
 
 def _typed_builtin(draw: Any, type_: str, depth: int, scope: _Scope, allow_start: bool) -> ast.Expr:

@@ -159,7 +159,7 @@ def test_well_typed_programs_check(text: str) -> None:
     types = [node.type for node in program.nodes]
     for i, node in enumerate(program.nodes):
         assert all(0 <= a < i for a in node.args), "nodes are in topological order"
-        if node.op in ("pixels", *ir.OBJECT_OPS):
+        if node.op in ("pixels", *ir.OBJECT_QUERIES):
             assert 0 <= int(node.const[0]) < len(program.colors)
     offsets = {latch.offset: latch for latch in program.latches}
     for i, node in enumerate(program.nodes):

@@ -15,8 +15,8 @@ from pathlib import Path
 
 import pytest
 
+from carc.analysis.cost import cost_bound, measured_cost
 from carc.api import check_text
-from carc.audit.certificate import cost_bound, measured_cost
 from carc.interpreter import Interpreter
 
 ROOT = Path(__file__).resolve().parent.parent

@@ -285,7 +285,7 @@ MINIGRID_SETS = [("MiniGrid-DoorKey-5x5-v0", 8), ("MiniGrid-DoorKey-5x5-v0", 32)
 
 def test_programs_use_every_builtin_and_every_ir_op() -> None:
     ops = {node.op for name in ALL_NAMES for node in program_of(name).nodes}
-    filters = {kind for name in ALL_NAMES for node in program_of(name).nodes if node.op in ir.OBJECT_OPS for kind in node.const[1:]}
+    filters = {kind for name in ALL_NAMES for node in program_of(name).nodes if node.op in ir.OBJECT_QUERIES for kind in node.const[1:]}
     builtin_ops = {sig.op for sigs in BUILTINS.values() for sig in sigs}
     assert IR_OPS <= ops, IR_OPS - ops
     assert {"area", "fill", "aspect"} <= filters
@@ -544,6 +544,7 @@ def test_artifact_runs_with_numpy_and_numba_only(tmp_path: Path) -> None:
     program = program_of("example:doorkey")
     digest = program_hash(program)
     # A stable place, so numba's cache for the artifact survives between test runs.
+    (cache_directory() / "artifacts").mkdir(parents=True, exist_ok=True)
     path = write_artifact(program, cache_directory() / "artifacts" / f"doorkey_{digest[:16]}.py")
     text = path.read_text()
     assert digest in text and "got_key" in text and "import carc" not in text and "lark" not in text

@@ -103,3 +103,53 @@ def test_no_import_cycles() -> None:
     graph = {m: {d for d in deps if not (m.startswith(d + ".") and d in GRAPH)} for m, deps in GRAPH.items()}
     cycle = _find_cycle(graph)
     assert cycle is None, f"import cycle: {' -> '.join(cycle or [])}"
+
+
+HEAVY = ("gymnasium", "minigrid", "hypothesis", "tqdm", "scipy")
+CORE_PATH = ("carc.cli.main", "carc.api", "carc.lang.record", "carc.audit.certificate", "carc.audit.worker",
+             "carc.backend.kernel", "carc.analysis.lints", "carc.analysis.cost", "carc.interpreter")
+
+
+def test_the_core_path_imports_no_extra() -> None:
+    """`carc check`, `carc compile` and `carc audit` run on the core install: importing them loads
+    none of the extras' packages (numba may import scipy itself when it is installed, so scipy is
+    looked for only among modules carc imports directly)."""
+    import json
+    import subprocess
+    import sys
+
+    script = ("import importlib, json, sys\n"
+              f"for m in {CORE_PATH!r}: importlib.import_module(m)\n"
+              f"print(json.dumps(sorted({{k.split('.')[0] for k in sys.modules}} & set({HEAVY!r}))))")
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, check=True, timeout=300)
+    loaded = set(json.loads(done.stdout.strip().splitlines()[-1]))
+    direct = {m.split(".")[0] for module in CORE_PATH for m in _external_imports(module)}
+    assert not loaded - {"scipy"}, loaded
+    assert not direct & set(HEAVY), direct & set(HEAVY)
+
+
+def _external_imports(module: str) -> set[str]:
+    """Top-level (not lazy) non-carc imports of a carc module and, transitively, of the carc modules it imports at top level."""
+    seen: set[str] = set()
+    found: set[str] = set()
+    stack = [module]
+    while stack:
+        name = stack.pop()
+        if name in seen:
+            continue
+        seen.add(name)
+        path = PACKAGE.parent / (name.replace(".", "/") + ".py")
+        if not path.is_file():
+            path = PACKAGE.parent / name.replace(".", "/") / "__init__.py"
+        if not path.is_file():
+            continue
+        for node in ast.parse(path.read_text(encoding="utf-8")).body:
+            if isinstance(node, ast.Import):
+                imported = [alias.name for alias in node.names]
+            elif isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
+                imported = [node.module, *(f"{node.module}.{alias.name}" for alias in node.names)]
+            else:
+                continue
+            stack.extend(m for m in imported if m.startswith("carc."))
+            found.update(m for m in imported if m.split(".")[0] != "carc")
+    return found

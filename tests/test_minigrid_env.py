@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gymnasium as gym
 import numpy as np
 import pytest
 
@@ -9,6 +10,7 @@ from carc.envs.base import frame_of
 from carc.envs.minigrid import (
     DROP,
     PICKUP,
+    FullFrame,
     MiniGridExpert,
     expert_success_rate,
     make_minigrid_env,
@@ -76,7 +78,7 @@ def test_expert_moves_the_blocking_ball_first() -> None:
     while (action := expert.act(obs)) != PICKUP:
         obs, *_ = env.step(action)
     obs, *_ = env.step(action)
-    assert env.unwrapped.carrying.type == "ball"
+    assert env.get_wrapper_attr("minigrid").carrying.type == "ball"
     while (action := expert.act(obs)) != DROP:
         obs, *_ = env.step(action)
     assert action == DROP
@@ -86,3 +88,18 @@ def test_expert_moves_the_blocking_ball_first() -> None:
 @pytest.mark.parametrize("env_id", FAST_ENVS + SLOW_ENVS)
 def test_expert_success_rate_is_total_over_100_seeds(env_id: str) -> None:
     assert expert_success_rate(env_id, range(100)) == 1.0
+
+
+@pytest.mark.parametrize("tile_size", [8, 32])
+def test_frames_are_minigrid_get_frame(tile_size: int) -> None:
+    env = make_minigrid_env("MiniGrid-KeyCorridorS3R1-v0", tile_size=tile_size)
+    obs, _ = env.reset(seed=2)
+    minigrid = env.get_wrapper_attr("minigrid")
+    for action in [PICKUP, 2, 1, 2, 2, 0, 5, 2, 2]:
+        np.testing.assert_array_equal(obs, minigrid.get_frame(highlight=True, tile_size=tile_size))
+        obs, *_ = env.step(action)
+
+
+def test_full_frame_needs_a_minigrid_env() -> None:
+    with pytest.raises(TypeError, match="needs a MiniGrid env"):
+        FullFrame(gym.make("CartPole-v1"))

@@ -60,6 +60,12 @@ def test_property_failure_saves_a_counterexample(tmp_path: Path) -> None:
             reward, event = self.inner.step(frame, state)
             return reward + (1e-9 if frame[0, 0, 0] > 0 else 0.0), event
 
+        def reset_batch(self, frames, states) -> None:  # noqa: ANN001
+            self.inner.reset_batch(frames, states)
+
+        def step_batch(self, frames, states, rewards, events) -> None:  # noqa: ANN001
+            self.inner.step_batch(frames, states, rewards, events)
+
     config = VerifyConfig(env_id=ENV, episodes=3, property_examples=40, counterexample_dir=tmp_path)
     report = verify(program, "liar", config, kernel=Liar())
     failed = {p.name: p for p in report.properties if not p.passed}

@@ -17,68 +17,104 @@ structure (`x == x`, `a or not a`: the IR is hash-consed, so equal sub-expressio
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any
 
 from carc import ir
 from carc.core.diagnostics import Diagnostic, Span
 from carc.core.resources import stdlib_path
+from carc.interpreter import scalar_op
 from carc.ir.intervals import node_intervals, reward_interval
+from carc.ir.ops import BINARY_OPERATORS, IR_OPS, SPECS, Op
 from carc.lang import ast
 
 # Ops whose value depends on the frame content (the observation).
-PERCEPTION_OPS = frozenset({"pixels", *ir.OBJECT_OPS})
-# Ops whose value is not fixed by their arguments alone (frame shape, tile parameter, memory).
-_NOT_FOLDABLE = PERCEPTION_OPS | {"frame_width", "frame_height", "tile", "cell", "cells", "same_cell", "start"}
+PERCEPTION_OPS = frozenset(op for op in IR_OPS if SPECS[op].reads == "pixels")
 
-_ALWAYS_WHEN_EQUAL = {"eq": True, "le": True, "ge": True, "ne": False, "lt": False, "gt": False}
+_ALWAYS_WHEN_EQUAL = {Op.EQ: True, Op.LE: True, Op.GE: True, Op.NE: False, Op.LT: False, Op.GT: False}
 
 
 # ---- facts about IR nodes ------------------------------------------------------------------------
 
 
+@dataclass(frozen=True)
+class _Fold:
+    """What a folding rule sees: the node, its arguments' constant values (None: not constant),
+    the constants and intervals of every node, and the program."""
+
+    program: ir.Program
+    index: int
+    node: ir.Node
+    args: list[Any]
+    known: list[Any]
+    intervals: list[list[tuple[float, float]]]
+
+
 def constant_values(program: ir.Program) -> list[Any]:
     """Per node, its value when it is the same on every frame, else None."""
-    from carc.interpreter import _scalar_op
-
     intervals = node_intervals(program)
-    latch_source = {latch.offset: latch.source for latch in program.latches}
     known: list[Any] = []
-    for node in program.nodes:
-        args = [known[j] for j in node.args]
-        known.append(_fold(program, node, args, intervals, latch_source, known, _scalar_op))
+    for i, node in enumerate(program.nodes):
+        known.append(FOLD[node.op](_Fold(program, i, node, [known[j] for j in node.args], known, intervals)))
     return known
 
 
-def _fold(program: ir.Program, node: ir.Node, args: list[Any], intervals: list, latch_source: dict[int, int],
-          known: list[Any], scalar_op: Any) -> Any:
-    op = node.op
-    if op == "const":
-        return node.const[0]
-    if op == "start":
-        return known[latch_source[int(node.const[0])]]
-    if op in ("and", "or"):
-        decisive = op == "or"  # an `or` is decided by one true operand, an `and` by one false
-        if any(a is decisive for a in args) or complement(program, node) is not None:
-            return decisive
-        return (not decisive) if all(a is (not decisive) for a in args) else None
-    if op == "not":
-        return None if args[0] is None else not args[0]
-    if op == "if":
-        cond, then, orelse = node.args
-        if args[0] is not None:
-            return known[then] if args[0] else known[orelse]
-        return known[then] if then == orelse or (args[1] is not None and args[1] == args[2]) else None
-    if op in _ALWAYS_WHEN_EQUAL:
-        if node.args[0] == node.args[1]:
-            return _ALWAYS_WHEN_EQUAL[op]
-        if None in args:
-            return _compare_intervals(op, intervals[node.args[0]][0], intervals[node.args[1]][0])
-    if op not in _NOT_FOLDABLE and node.args and None not in args:
-        return scalar_op(op, args, None)
-    if node.type == "num":
-        lo, hi = intervals[len(known)][0]
+def _start(f: _Fold) -> Any:
+    latch_source = {latch.offset: latch.source for latch in f.program.latches}
+    return f.known[latch_source[int(f.node.const[0])]]
+
+
+def _connective(f: _Fold) -> Any:
+    decisive = f.node.op == Op.OR  # an `or` is decided by one true operand, an `and` by one false
+    if any(a is decisive for a in f.args) or complement(f.program, f.node) is not None:
+        return decisive
+    return (not decisive) if all(a is (not decisive) for a in f.args) else None
+
+
+def _if(f: _Fold) -> Any:
+    cond, then, orelse = f.node.args
+    if f.args[0] is not None:
+        return f.known[then] if f.args[0] else f.known[orelse]
+    return f.known[then] if then == orelse or (f.args[1] is not None and f.args[1] == f.args[2]) else None
+
+
+def _comparison(f: _Fold) -> Any:
+    op = Op(f.node.op)
+    if f.node.args[0] == f.node.args[1]:
+        return _ALWAYS_WHEN_EQUAL[op]
+    if None in f.args:
+        return _compare_intervals(op, f.intervals[f.node.args[0]][0], f.intervals[f.node.args[1]][0])
+    return _by_value(f)
+
+
+def _by_value(f: _Fold) -> Any:
+    """An op that depends on its arguments only: its value when they are all constant."""
+    if f.node.args and None not in f.args:
+        return scalar_op(f.node.op, f.args, None)
+    return _by_interval(f)
+
+
+def _by_interval(f: _Fold) -> Any:
+    """A number whose interval is a single point (whatever else it reads)."""
+    if f.node.type == "num":
+        lo, hi = f.intervals[f.index][0]
         return lo if lo == hi else None
     return None
+
+
+# How each op folds: by its own rule, by its arguments' values, or (reading the frame, the tile or
+# memory) only when its interval is one point.
+FOLD: dict[Op, Callable[[_Fold], Any]] = {
+    **{op: (_by_interval if SPECS[op].reads else _by_value) for op in IR_OPS},
+    Op.CONST: lambda f: f.node.const[0],
+    Op.START: _start,
+    Op.AND: _connective,
+    Op.OR: _connective,
+    Op.NOT: lambda f: None if f.args[0] is None else not f.args[0],
+    Op.IF: _if,
+    **{op: _comparison for op in _ALWAYS_WHEN_EQUAL},
+}
 
 
 def complement(program: ir.Program, node: ir.Node) -> int | None:
@@ -87,22 +123,22 @@ def complement(program: ir.Program, node: ir.Node) -> int | None:
     operands = set(node.args)
     for a in node.args:
         inner = program.nodes[a]
-        if inner.op == "not" and inner.args[0] in operands:
+        if inner.op == Op.NOT and inner.args[0] in operands:
             return inner.args[0]
     return None
 
 
-def _compare_intervals(op: str, a: tuple[float, float], b: tuple[float, float]) -> bool | None:
+def _compare_intervals(op: Op, a: tuple[float, float], b: tuple[float, float]) -> bool | None:
     (alo, ahi), (blo, bhi) = a, b
-    if op in ("gt", "ge"):
-        op, (alo, ahi), (blo, bhi) = {"gt": "lt", "ge": "le"}[op], b, a
-    if op == "lt":
+    if op in (Op.GT, Op.GE):
+        op, (alo, ahi), (blo, bhi) = {Op.GT: Op.LT, Op.GE: Op.LE}[op], b, a
+    if op == Op.LT:
         return True if ahi < blo else False if alo >= bhi else None
-    if op == "le":
+    if op == Op.LE:
         return True if ahi <= blo else False if alo > bhi else None
     disjoint = ahi < blo or bhi < alo
     same_point = alo == ahi == blo == bhi
-    if op == "eq":
+    if op == Op.EQ:
         return False if disjoint else True if same_point else None
     return True if disjoint else False if same_point else None
 
@@ -112,7 +148,7 @@ def reads_perception(program: ir.Program) -> list[bool]:
     latch_source = {latch.offset: latch.source for latch in program.latches}
     out: list[bool] = []
     for node in program.nodes:
-        if node.op == "start":
+        if node.op == Op.START:
             out.append(out[latch_source[int(node.const[0])]])
         else:
             out.append(node.op in PERCEPTION_OPS or any(out[a] for a in node.args))
@@ -121,7 +157,7 @@ def reads_perception(program: ir.Program) -> list[bool]:
 
 # ---- expressions shown in messages ---------------------------------------------------------------
 
-_SYMBOLS = {"lt": "<", "le": "<=", "gt": ">", "ge": ">=", "eq": "==", "ne": "!=", "add": "+", "sub": "-", "mul": "*", "div": "/"}
+_SYMBOLS = {op: symbol for symbol, op in BINARY_OPERATORS.items()}
 
 
 def describe(program: ir.Program, index: int, budget: int = 60) -> str:
@@ -134,22 +170,22 @@ def describe(program: ir.Program, index: int, budget: int = 60) -> str:
             parts.append(item)
             continue
         node = program.nodes[item]
-        if node.op == "const":
+        if node.op == Op.CONST:
             value = node.const[0]
             parts.append(("true" if value else "false") if isinstance(value, bool) else f"{float(value):g}")
-        elif node.op == "pixels" or node.op in ir.OBJECT_OPS:
+        elif node.op == Op.PIXELS or node.op in ir.OBJECT_QUERIES:
             color = program.colors[int(node.const[0])].name
-            parts.append(f"pixels({color})" if node.op == "pixels" else f"{node.op}(objects({color}){'...' if node.args else ''})")
-        elif node.op == "start":
+            parts.append(f"pixels({color})" if node.op == Op.PIXELS else f"{node.op}(objects({color}){'...' if node.args else ''})")
+        elif node.op == Op.START:
             parts.append("start(...)")
-        elif node.op in _SYMBOLS or node.op in ("and", "or"):
+        elif node.op in _SYMBOLS or node.op in (Op.AND, Op.OR):
             sep = f" {_SYMBOLS.get(node.op, node.op)} "
             seq: list[Any] = []
             for k, a in enumerate(node.args):
                 seq.extend(([sep] if k else []) + [a])
             stack.extend(reversed(seq))
-        elif node.op in ("not", "neg"):
-            stack.extend(reversed(["not " if node.op == "not" else "-", node.args[0]]))
+        elif node.op in (Op.NOT, Op.NEG):
+            stack.extend(reversed(["not " if node.op == Op.NOT else "-", node.args[0]]))
         else:
             seq = [f"{node.op}("]
             for k, a in enumerate(node.args):
@@ -236,8 +272,8 @@ def _inner_constants(program: ir.Program, sub: ir.Subtask, item: ast.Subtask, kn
             continue
         seen.add(i)
         node = program.nodes[i]
-        if node.type == "bool" and known[i] is not None and node.op != "const" and i != sub.predicate:
-            if node.op in _ALWAYS_WHEN_EQUAL or node.op in ("and", "or"):
+        if node.type == "bool" and known[i] is not None and node.op != Op.CONST and i != sub.predicate:
+            if node.op in _ALWAYS_WHEN_EQUAL or node.op in (Op.AND, Op.OR):
                 out.append(_warn("W606", f"in sub-task '{sub.name}', `{describe(program, i)}` is always {'true' if known[i] else 'false'}",
                                  item.predicate.span))
             continue

@@ -2,40 +2,47 @@
 
 ``compile_program`` generates the kernel's Python source from the IR (``carc.backend.codegen``), audits it
 (``carc.backend.srccheck``), writes it to ``<cache dir>/k_<hash16>.py`` (atomically, only when the content
-changed, so numba's own on-disk cache next to it stays valid), and imports it with importlib. The
-module's entry points carry explicit numba signatures, so importing it compiles them eagerly the
-first time and loads them from numba's cache afterwards: a second compile of the same program, in
-any process, is a cache load. Nothing is ever ``exec``'d or ``eval``'d: loading is importlib on the
-generated file.
+changed, so numba's own on-disk cache stays valid), and imports it with importlib from the audited
+source in memory. The module's entry points carry explicit numba signatures, so importing it compiles
+them eagerly the first time and loads them from numba's cache afterwards: a second compile of the same
+program, in any process, is a cache load. What the cache trusts, and how it is checked (ownership,
+permissions, keyed digests of numba's files, no ``.pyc``), is ``carc.backend.cache``.
 
-The cache directory is ``cache_dir``, else ``$CARC_CACHE_DIR``, else ``~/.cache/carc``.
+The cache directory is ``cache_dir``, else ``$CARC_CACHE_DIR``, else ``~/.cache/carc``; a private
+per-user fallback under the temp dir when that cannot be written.
 
 ``write_artifact`` writes the same module, with a header docstring, as a standalone ``.py`` file that
-needs only numpy and numba; ``load_artifact`` imports one.
+needs only numpy and numba; ``load_artifact`` audits one and imports it through the cache.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import hashlib
-import importlib.util
 import json
 import os
 import re
+import stat
 import sys
 import tempfile
+from collections.abc import Callable
 from pathlib import Path
 from types import ModuleType
-from typing import Any, Callable
+from typing import Any
 
 import numpy as np
 
 from carc import __version__, ir
+from carc.backend.cache import ENV_CACHE_DIR, CacheError, cache_root, configured_directory, import_verified
 from carc.backend.codegen import CODEGEN_VERSION, IDENTIFIER, generate
 from carc.backend.srccheck import check_generated_source
+from carc.core.args import new_state_args
+from carc.core.files import write_text_atomic
 
-ENV_CACHE_DIR = "CARC_CACHE_DIR"
-_LOADED: dict[tuple[str, str], ModuleType] = {}
+__all__ = ["ENV_CACHE_DIR", "CacheError", "Kernel", "artifact_source", "cache_directory", "compile_program", "load_artifact",
+           "program_hash", "write_artifact"]
+MAX_ARTIFACT_BYTES = 16 << 20
+_LOADED: dict[tuple[str, str], tuple[Path, ModuleType]] = {}
 
 
 # ---- hashing -----------------------------------------------------------------------------------
@@ -72,12 +79,8 @@ def program_hash(program: ir.Program) -> str:
 
 
 def cache_directory(cache_dir: Path | str | None = None) -> Path:
-    if cache_dir is not None:
-        return Path(cache_dir)
-    env = os.environ.get(ENV_CACHE_DIR)
-    if env:
-        return Path(env)
-    return Path.home() / ".cache" / "carc"
+    """The configured cache directory (absolute); kernels go there, or to the private fallback."""
+    return configured_directory(cache_dir)
 
 
 # ---- the kernel --------------------------------------------------------------------------------
@@ -94,7 +97,6 @@ class Kernel:
     * ``step_batch(frames, states, rewards_out, events_out)``
     """
 
-    new_state: Callable[..., np.ndarray]
     reset: Callable[[np.ndarray, np.ndarray], None]
     step: Callable[[np.ndarray, np.ndarray], tuple[float, int]]
     reset_batch: Callable[[np.ndarray, np.ndarray], None]
@@ -106,11 +108,16 @@ class Kernel:
         self.path = path
         self.module = module
         self.state_size = int(module.NSTATE)
-        self.new_state = module.new_state
         self.reset = module.reset
         self.step = module.step
         self.reset_batch = module.reset_batch
         self.step_batch = module.step_batch
+
+    def new_state(self, n: int = 1, tile: float | None = None) -> np.ndarray:
+        """An ``(n, state_size)`` float64 state array for ``n`` environments; ``tile`` is the grid cell size
+        in pixels (1 to the tile cap), None for the program's own. Wrong types are a TypeError."""
+        count, pixels = new_state_args(n, tile)
+        return self.module.new_state(count, pixels)
 
     def source(self) -> str:
         return self.path.read_text(encoding="ascii")
@@ -122,16 +129,12 @@ class Kernel:
         module afresh (a cold compile: seconds)."""
         return self._inspect("inspect_llvm")
 
-    def asm(self) -> str:
-        """The machine code of the step function (compiles a private copy, as llvm())."""
-        return self._inspect("inspect_asm")
-
     def _inspect(self, what: str) -> str:
         name = f"carc_inspect_{self.hash[:16]}"
+        source = generate(self.program)
+        check_generated_source(source)
         with tempfile.TemporaryDirectory(prefix="carc-inspect-") as tmp:
-            path = Path(tmp) / self.path.name
-            path.write_text(self.source(), encoding="ascii")
-            module = _import_file(path, name)
+            _, module = import_verified(Path(tmp), self.path.stem, source, name)
             try:
                 fn = module._step1
                 return "\n".join(getattr(fn, what)(sig) for sig in fn.signatures)
@@ -142,60 +145,20 @@ class Kernel:
         return f"Kernel({self.program.name!r}, hash={self.hash[:16]}, path={str(self.path)!r})"
 
 
-def _write_atomic(path: Path, text: str) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.stem}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w", encoding="ascii", newline="\n") as fh:
-            fh.write(text)
-        os.replace(tmp, path)
-    except BaseException:
-        try:
-            os.unlink(tmp)
-        except OSError:
-            pass
-        raise
-
-
-def _import_file(path: Path, module_name: str) -> ModuleType:
-    """Import a generated file under a fixed name (registered before exec: numba's cache needs it)."""
-    spec = importlib.util.spec_from_file_location(module_name, path)
-    if spec is None or spec.loader is None:
-        raise ImportError(f"cannot load {path}")
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[module_name] = module
-    try:
-        spec.loader.exec_module(module)
-    except BaseException:
-        sys.modules.pop(module_name, None)
-        raise
-    return module
-
-
 def compile_program(program: ir.Program, cache_dir: Path | None = None) -> Kernel:
     """Generate, audit, write (if new) and import the kernel of a checked program."""
     source = generate(program)
     check_generated_source(source)
     digest = program_hash(program)
-    path = cache_directory(cache_dir) / f"k_{digest[:16]}.py"
-    try:
-        current = path.read_text(encoding="ascii")
-    except (OSError, UnicodeDecodeError):
-        current = None
-    if current != source:
-        try:
-            _write_atomic(path, source)
-        except OSError:
-            # An unwritable cache directory: fall back to a private one under the temp dir.
-            path = Path(tempfile.gettempdir()) / f"carc-cache-{os.getuid() if hasattr(os, 'getuid') else 'user'}" / path.name
-            if not path.is_file() or path.read_text(encoding="ascii") != source:
-                _write_atomic(path, source)
-    key = (str(path.resolve()), hashlib.sha256(source.encode("ascii")).hexdigest())
-    module = _LOADED.get(key)
-    if module is None:
-        module = _import_file(path, f"carc_kernel_{digest[:16]}")
-        _LOADED[key] = module
-    return Kernel(program, digest, path, module)
+    return Kernel(program, digest, *_load(cache_root(cache_dir), f"k_{digest[:16]}", source, f"carc_kernel_{digest[:16]}"))
+
+
+def _load(root: Path, stem: str, source: str, module_name: str) -> tuple[Path, ModuleType]:
+    """The module of ``source`` in the cache, imported once per process."""
+    key = (str(root / f"{stem}.py"), hashlib.sha256(source.encode("ascii")).hexdigest())
+    if key not in _LOADED:
+        _LOADED[key] = import_verified(root, stem, source, module_name)
+    return _LOADED[key]
 
 
 # ---- standalone artifacts ----------------------------------------------------------------------
@@ -240,16 +203,28 @@ def artifact_source(program: ir.Program) -> str:
 
 def write_artifact(program: ir.Program, out_path: Path | str) -> Path:
     """Write the standalone kernel file (atomically); returns its path."""
-    out = Path(out_path)
-    _write_atomic(out, artifact_source(program))
-    return out
+    return write_text_atomic(out_path, artifact_source(program), encoding="ascii")
 
 
 def load_artifact(path: Path | str) -> ModuleType:
-    """Import a standalone artifact (importlib on the file; numba compiles or loads its cache)."""
-    path = Path(path)
-    text = path.read_text(encoding="ascii")
+    """Audit a standalone artifact and import it through the kernel cache (a copy of its audited text,
+    with numba's files checked there: nothing planted beside the artifact is loaded)."""
+    text = _read_artifact(Path(path))
     check_generated_source(text)
     match = re.search(r"^hash: ([0-9a-f]{64})$", text, re.MULTILINE)
     tag = match.group(1)[:16] if match else hashlib.sha256(text.encode("ascii")).hexdigest()[:16]
-    return _import_file(path, f"carc_artifact_{tag}")
+    stem = f"a_{hashlib.sha256(text.encode('ascii')).hexdigest()[:16]}"
+    return _load(cache_root(), stem, text, f"carc_artifact_{tag}")[1]
+
+
+def _read_artifact(path: Path) -> str:
+    with open(path, "rb") as handle:
+        if not stat.S_ISREG(os.fstat(handle.fileno()).st_mode):
+            raise ValueError(f"{path} is not a regular file")
+        data = handle.read(MAX_ARTIFACT_BYTES + 1)
+    if len(data) > MAX_ARTIFACT_BYTES:
+        raise ValueError(f"{path} is larger than {MAX_ARTIFACT_BYTES} bytes: not a carc artifact")
+    try:
+        return data.decode("ascii")
+    except UnicodeDecodeError:
+        raise ValueError(f"{path} is not ASCII: not a carc artifact") from None

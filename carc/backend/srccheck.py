@@ -21,6 +21,8 @@ from __future__ import annotations
 import ast
 import math
 import re
+from collections.abc import Callable
+from dataclasses import dataclass, field
 from typing import Any
 
 
@@ -124,6 +126,21 @@ def _docstrings(tree: ast.Module) -> set[int]:
     return found
 
 
+@dataclass
+class _Walk:
+    """What the whitelist walk knows and collects: top-level functions (callable by name), ids of
+    top-level statements, decorators and docstrings, and the kinds, names, attributes and calls seen."""
+
+    defined: set[str]
+    top_level: set[int]
+    decorators: set[int]
+    docstrings: set[int]
+    kinds: set[str] = field(default_factory=set)
+    names: set[str] = field(default_factory=set)
+    attributes: set[str] = field(default_factory=set)
+    calls: set[str] = field(default_factory=set)
+
+
 def check_generated_source(source: str) -> dict[str, Any]:
     """Refuse generated source that strays outside the whitelist; report what it uses."""
     if not isinstance(source, str):
@@ -134,95 +151,143 @@ def check_generated_source(source: str) -> dict[str, Any]:
         tree = ast.parse(source, "<generated>")
     except SyntaxError as err:
         raise GeneratedSourceError(f"line {err.lineno}: generated source does not parse: {err.msg}") from None
-    docstrings = _docstrings(tree)
-    defined = {n.name for n in tree.body if isinstance(n, ast.FunctionDef)}
-    kinds: set[str] = set()
-    names: set[str] = set()
-    attributes: set[str] = set()
-    calls: set[str] = set()
-    top_level = {id(n) for n in tree.body}
-    decorators = {id(d) for n in ast.walk(tree) if isinstance(n, ast.FunctionDef) for d in n.decorator_list}
-
+    walk = _Walk(
+        defined={n.name for n in tree.body if isinstance(n, ast.FunctionDef)},
+        top_level={id(n) for n in tree.body},
+        decorators={id(d) for n in ast.walk(tree) if isinstance(n, ast.FunctionDef) for d in n.decorator_list},
+        docstrings=_docstrings(tree),
+    )
     for node in ast.walk(tree):
         kind = type(node)
         if kind not in ALLOWED_NODES:
             raise _fail(node, f"{kind.__name__} is not allowed in generated source")
-        kinds.add(kind.__name__)
-        if isinstance(node, ast.Import):
-            if id(node) not in top_level:
-                raise _fail(node, "imports only at module level")
-            for alias in node.names:
-                if (alias.name, alias.asname) not in IMPORTS:
-                    raise _fail(node, f"import of {alias.name!r} is not allowed (only math, numpy as np, and njit from numba)")
-        elif isinstance(node, ast.ImportFrom):
-            if id(node) not in top_level or node.level != 0:
-                raise _fail(node, "imports only at module level")
-            for alias in node.names:
-                if (node.module, alias.name, alias.asname) not in IMPORT_FROM:
-                    raise _fail(node, f"import of {alias.name!r} from {node.module!r} is not allowed")
-        elif isinstance(node, ast.Name):
-            if not _name_ok(node.id, defined):
-                raise _fail(node, f"name {node.id!r} is not allowed in generated source")
-            names.add(node.id)
-        elif isinstance(node, ast.arg):
-            if not _name_ok(node.arg, defined) or node.annotation is not None:
-                raise _fail(node, f"parameter {node.arg!r} is not allowed")
-        elif isinstance(node, ast.arguments):
-            if node.vararg or node.kwarg or node.kwonlyargs or node.posonlyargs:
-                raise _fail(node, "only plain positional parameters are allowed")
-            if any(not isinstance(d, ast.Constant) for d in node.defaults):
-                raise _fail(node, "parameter defaults must be constants")
-        elif isinstance(node, ast.FunctionDef):
-            if "__" in node.name or not _name_ok(node.name, defined) or node.returns is not None:
-                raise _fail(node, f"function {node.name!r} is not allowed")
-            if id(node) not in top_level:
-                raise _fail(node, "functions only at module level")
-            for d in node.decorator_list:
-                _check_decorator(d)
-        elif isinstance(node, ast.Global):
-            for name in node.names:
-                if not re.fullmatch(r"_[A-Z]+", name):
-                    raise _fail(node, f"global {name!r} is not allowed")
-                names.add(name)
-        elif isinstance(node, ast.Attribute):
-            if "__" in node.attr:
-                raise _fail(node, f"attribute {node.attr!r} is not allowed")
-            dotted = _dotted(node)
-            assert dotted is not None
-            if dotted.startswith("."):
-                if node.attr not in OBJECT_ATTRIBUTES:
-                    raise _fail(node, f"attribute {node.attr!r} is not allowed")
-            elif node.attr not in MODULE_ATTRIBUTES[dotted.split(".")[0]]:
-                raise _fail(node, f"attribute {dotted!r} is not allowed")
-            attributes.add(dotted)
-        elif isinstance(node, ast.Call):
-            func = node.func
-            if isinstance(func, ast.Name):
-                if func.id not in CALLABLE_NAMES and func.id not in defined:
-                    raise _fail(node, f"call of {func.id!r} is not allowed")
-                if func.id == "njit" and id(node) not in decorators:
-                    raise _fail(node, "njit only as a decorator")
-                calls.add(func.id)
-            else:
-                dotted = _dotted(func)
-                if dotted is None or dotted not in CALLABLE_ATTRIBUTES:
-                    raise _fail(node, f"call of {ast.unparse(func)!r} is not allowed")
-                calls.add(dotted)
-            for kw in node.keywords:
-                if kw.arg is None or kw.arg not in NJIT_KEYWORDS:
-                    raise _fail(node, f"keyword argument {kw.arg!r} is not allowed")
-        elif isinstance(node, ast.Constant):
-            _check_constant(node, id(node) in docstrings)
-        elif isinstance(node, ast.ExceptHandler):
-            if not (isinstance(node.type, ast.Name) and node.type.id == "TypeError") or node.name is not None:
-                raise _fail(node, "only 'except TypeError:' is allowed")
-        elif isinstance(node, ast.Raise):
-            if node.cause is not None or not (isinstance(node.exc, ast.Call) and isinstance(node.exc.func, ast.Name) and node.exc.func.id == "ValueError"):
-                raise _fail(node, "only 'raise ValueError(...)' is allowed")
-        elif isinstance(node, ast.Try):
-            if node.finalbody or node.orelse:
-                raise _fail(node, "try has only 'except TypeError:'")
-    return {"verdict": "ok", "node_kinds": sorted(kinds), "names": sorted(names), "attributes": sorted(attributes), "calls": sorted(calls)}
+        walk.kinds.add(kind.__name__)
+        rule = _RULES.get(kind)
+        if rule is not None:
+            rule(node, walk)
+    return {"verdict": "ok", "node_kinds": sorted(walk.kinds), "names": sorted(walk.names), "attributes": sorted(walk.attributes),
+            "calls": sorted(walk.calls)}
+
+
+def _import(node: ast.AST, walk: _Walk) -> None:
+    assert isinstance(node, ast.Import)
+    if id(node) not in walk.top_level:
+        raise _fail(node, "imports only at module level")
+    for alias in node.names:
+        if (alias.name, alias.asname) not in IMPORTS:
+            raise _fail(node, f"import of {alias.name!r} is not allowed (only math, numpy as np, and njit from numba)")
+
+
+def _import_from(node: ast.AST, walk: _Walk) -> None:
+    assert isinstance(node, ast.ImportFrom)
+    if id(node) not in walk.top_level or node.level != 0:
+        raise _fail(node, "imports only at module level")
+    for alias in node.names:
+        if (node.module, alias.name, alias.asname) not in IMPORT_FROM:
+            raise _fail(node, f"import of {alias.name!r} from {node.module!r} is not allowed")
+
+
+def _name(node: ast.AST, walk: _Walk) -> None:
+    assert isinstance(node, ast.Name)
+    if not _name_ok(node.id, walk.defined):
+        raise _fail(node, f"name {node.id!r} is not allowed in generated source")
+    walk.names.add(node.id)
+
+
+def _arg(node: ast.AST, walk: _Walk) -> None:
+    assert isinstance(node, ast.arg)
+    if not _name_ok(node.arg, walk.defined) or node.annotation is not None:
+        raise _fail(node, f"parameter {node.arg!r} is not allowed")
+
+
+def _arguments(node: ast.AST, walk: _Walk) -> None:
+    assert isinstance(node, ast.arguments)
+    if node.vararg or node.kwarg or node.kwonlyargs or node.posonlyargs:
+        raise _fail(node, "only plain positional parameters are allowed")
+    if any(not isinstance(d, ast.Constant) for d in node.defaults):
+        raise _fail(node, "parameter defaults must be constants")
+
+
+def _function(node: ast.AST, walk: _Walk) -> None:
+    assert isinstance(node, ast.FunctionDef)
+    if "__" in node.name or not _name_ok(node.name, walk.defined) or node.returns is not None:
+        raise _fail(node, f"function {node.name!r} is not allowed")
+    if id(node) not in walk.top_level:
+        raise _fail(node, "functions only at module level")
+    for d in node.decorator_list:
+        _check_decorator(d)
+
+
+def _global(node: ast.AST, walk: _Walk) -> None:
+    assert isinstance(node, ast.Global)
+    for name in node.names:
+        if not re.fullmatch(r"_[A-Z]+", name):
+            raise _fail(node, f"global {name!r} is not allowed")
+        walk.names.add(name)
+
+
+def _attribute(node: ast.AST, walk: _Walk) -> None:
+    assert isinstance(node, ast.Attribute)
+    if "__" in node.attr:
+        raise _fail(node, f"attribute {node.attr!r} is not allowed")
+    dotted = _dotted(node)
+    assert dotted is not None
+    if dotted.startswith("."):
+        if node.attr not in OBJECT_ATTRIBUTES:
+            raise _fail(node, f"attribute {node.attr!r} is not allowed")
+    elif node.attr not in MODULE_ATTRIBUTES[dotted.split(".")[0]]:
+        raise _fail(node, f"attribute {dotted!r} is not allowed")
+    walk.attributes.add(dotted)
+
+
+def _call(node: ast.AST, walk: _Walk) -> None:
+    assert isinstance(node, ast.Call)
+    func = node.func
+    if isinstance(func, ast.Name):
+        if func.id not in CALLABLE_NAMES and func.id not in walk.defined:
+            raise _fail(node, f"call of {func.id!r} is not allowed")
+        if func.id == "njit" and id(node) not in walk.decorators:
+            raise _fail(node, "njit only as a decorator")
+        walk.calls.add(func.id)
+    else:
+        dotted = _dotted(func)
+        if dotted is None or dotted not in CALLABLE_ATTRIBUTES:
+            raise _fail(node, f"call of {ast.unparse(func)!r} is not allowed")
+        walk.calls.add(dotted)
+    for kw in node.keywords:
+        if kw.arg is None or kw.arg not in NJIT_KEYWORDS:
+            raise _fail(node, f"keyword argument {kw.arg!r} is not allowed")
+
+
+def _constant(node: ast.AST, walk: _Walk) -> None:
+    assert isinstance(node, ast.Constant)
+    _check_constant(node, id(node) in walk.docstrings)
+
+
+def _handler(node: ast.AST, walk: _Walk) -> None:
+    assert isinstance(node, ast.ExceptHandler)
+    if not (isinstance(node.type, ast.Name) and node.type.id == "TypeError") or node.name is not None:
+        raise _fail(node, "only 'except TypeError:' is allowed")
+
+
+def _raise(node: ast.AST, walk: _Walk) -> None:
+    assert isinstance(node, ast.Raise)
+    if node.cause is not None or not (isinstance(node.exc, ast.Call) and isinstance(node.exc.func, ast.Name) and node.exc.func.id == "ValueError"):
+        raise _fail(node, "only 'raise ValueError(...)' is allowed")
+
+
+def _try(node: ast.AST, walk: _Walk) -> None:
+    assert isinstance(node, ast.Try)
+    if node.finalbody or node.orelse:
+        raise _fail(node, "try has only 'except TypeError:'")
+
+
+# The rule for each node kind with more to check than its kind (every other allowed kind is fine as is).
+_RULES: dict[type, Callable[[ast.AST, _Walk], None]] = {
+    ast.Import: _import, ast.ImportFrom: _import_from, ast.Name: _name, ast.arg: _arg, ast.arguments: _arguments,
+    ast.FunctionDef: _function, ast.Global: _global, ast.Attribute: _attribute, ast.Call: _call,
+    ast.Constant: _constant, ast.ExceptHandler: _handler, ast.Raise: _raise, ast.Try: _try,
+}
 
 
 def _check_decorator(node: ast.expr) -> None:

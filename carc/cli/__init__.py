@@ -1,5 +1,38 @@
-"""The top layer: the `carc` command line."""
+"""The top layer: the `carc` command line.
 
-from carc.cli.main import main
+``main`` is the entry point of the `carc` script and of `python -m carc`. It loads the command line
+(and with it the compiler) inside its own guard, so Ctrl-C while modules are still loading is the same
+one line and exit 130 as at any later moment. After an interrupt (130) or SIGTERM (143) the process
+ends at once, once the command has unwound and its output is flushed: nothing a library left behind
+(threads, LLVM's own signal handlers) runs at interpreter exit and turns the status into a signal death.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+
+_SIGNAL_EXITS = (130, 143)
+
+
+def _end(status: int) -> int:
+    if status in _SIGNAL_EXITS:
+        for stream in (sys.stdout, sys.stderr):
+            try:  # noqa: SIM105 - contextlib costs an import before Ctrl-C is carc's
+                stream.flush()
+            except (OSError, ValueError):
+                pass
+        os._exit(status)
+    return status
+
+
+def main(argv: list[str] | None = None) -> int:
+    try:
+        from carc.cli.main import main as run
+    except KeyboardInterrupt:
+        print("carc: interrupted", file=sys.stderr)
+        return _end(130)
+    return _end(run(argv))
+
 
 __all__ = ["main"]

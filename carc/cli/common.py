@@ -1,4 +1,5 @@
-"""What every command shares: exit codes, the usage error, argument types, JSON output.
+"""What every command shares: exit codes, the usage error, argument types, JSON output, and the
+process-level guards (signals, a standard output that carries JSON alone, output encodings).
 
 >>> positive("3")
 3
@@ -7,11 +8,21 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
-from collections.abc import Callable
-from typing import Any, Protocol
+import os
+import signal
+import sys
+from collections.abc import Callable, Iterator
+from typing import Any, Protocol, TextIO
+
+from carc.core.limits import LIMITS, MAX_SIDE
+
+MAX_TILE = int(LIMITS["max_tile"].cap)
 
 EXIT_OK, EXIT_REJECTED, EXIT_USAGE, EXIT_INTERNAL = 0, 1, 2, 3
+EXIT_INTERRUPTED, EXIT_BROKEN_PIPE, EXIT_TERMINATED = 130, 141, 143
+_JSON_STREAMS: list[TextIO] = []  # the real standard output while a --json command runs
 
 Handler = Callable[[argparse.Namespace], int]
 
@@ -33,7 +44,86 @@ def add_command(sub: Subparsers, name: str, handler: Handler, help_text: str) ->
 
 
 def emit_json(payload: Any) -> None:
-    print(json.dumps(payload, indent=2, sort_keys=False))
+    """Print the JSON document of a command: to the real standard output, whatever else is redirected."""
+    stream = _JSON_STREAMS[-1] if _JSON_STREAMS else sys.stdout
+    stream.write(json.dumps(payload, indent=2, sort_keys=False) + "\n")
+
+
+class Terminated(BaseException):
+    """SIGTERM arrived: unwind (so temporary files are removed), then exit 143."""
+
+
+def _terminate(signum: int, frame: Any) -> None:
+    raise Terminated()
+
+
+@contextlib.contextmanager
+def process_guards() -> Iterator[None]:
+    """While a command runs: Ctrl-C raises KeyboardInterrupt and SIGTERM raises Terminated (both unwind
+    through every cleanup), and text that cannot be encoded for the terminal is escaped, not fatal."""
+    for stream in (sys.stdout, sys.stderr):
+        with contextlib.suppress(AttributeError, ValueError, OSError):
+            stream.reconfigure(errors="backslashreplace")  # type: ignore[union-attr]
+    saved: dict[int, Any] = {}
+    with contextlib.suppress(ValueError):  # not the main thread: leave signals alone
+        saved[signal.SIGINT] = signal.signal(signal.SIGINT, signal.default_int_handler)
+        saved[signal.SIGTERM] = signal.signal(signal.SIGTERM, _terminate)
+    try:
+        yield
+    finally:
+        for number, handler in saved.items():
+            signal.signal(number, handler)
+
+
+@contextlib.contextmanager
+def json_only_stdout(enabled: bool) -> Iterator[None]:
+    """With ``--json``, standard output carries the JSON document alone: while the command runs, file
+    descriptor 1 and ``sys.stdout`` point at standard error (so what a library prints, even from C
+    like pybullet, lands there), and ``emit_json`` writes to the real standard output."""
+    if not enabled:
+        yield
+        return
+    real = sys.stdout
+    real.flush()
+    try:
+        on_fd_1 = real.fileno() == 1
+    except (AttributeError, ValueError, OSError):
+        on_fd_1 = False
+    try:
+        restore = os.dup(1)
+        os.dup2(2, 1)
+    except OSError:
+        restore = None
+    stream: TextIO = real
+    if on_fd_1 and restore is not None:
+        stream = os.fdopen(os.dup(restore), "w", encoding="utf-8", errors="backslashreplace")
+    _JSON_STREAMS.append(stream)
+    sys.stdout = sys.stderr
+    try:
+        yield
+    finally:
+        _JSON_STREAMS.pop()
+        sys.stdout = real
+        try:
+            stream.flush() if stream is real else stream.close()
+        finally:
+            if restore is not None:
+                os.dup2(restore, 1)
+                os.close(restore)
+
+
+def quiet_stdout() -> None:
+    """Point standard output at /dev/null, so a broken or full output is not written to again at exit."""
+    with contextlib.suppress(OSError, ValueError):
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        os.close(devnull)
+
+
+def say_error(message: str) -> None:
+    """One line on standard error (which may itself be gone: then nothing)."""
+    with contextlib.suppress(OSError, ValueError):
+        print(f"carc: {message}", file=sys.stderr, flush=True)
 
 
 def shape(text: str) -> tuple[int, int]:
@@ -41,8 +131,8 @@ def shape(text: str) -> tuple[int, int]:
         h, w = (int(v) for v in text.lower().split("x"))
     except ValueError:
         raise argparse.ArgumentTypeError(f"expected HxW, e.g. 64x64, not {text!r}") from None
-    if not (1 <= h <= 4096 and 1 <= w <= 4096):
-        raise argparse.ArgumentTypeError(f"frame sides must be 1..4096, not {text!r}")
+    if not (1 <= h <= MAX_SIDE and 1 <= w <= MAX_SIDE):
+        raise argparse.ArgumentTypeError(f"frame sides must be 1..{MAX_SIDE}, not {text!r}")
     return h, w
 
 
@@ -65,7 +155,7 @@ def seed(text: str) -> int:
 
 
 def tile(text: str) -> int:
-    return integer(text, 1, 256, "a tile size is 1 to 256 pixels")
+    return integer(text, 1, MAX_TILE, f"a tile size is 1 to {MAX_TILE} pixels")
 
 
 def fraction(text: str) -> float:

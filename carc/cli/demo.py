@@ -1,20 +1,23 @@
 """`carc demo`: the whole pipeline on a bundled program, end to end.
 
 check -> audit (safety certificate) -> compile (cached numba kernel) -> verify on expert and
-random play with property tests -> a wrapped Gymnasium env stepping on the kernel's reward.
+random play with property tests -> a wrapped Gymnasium env stepping on the kernel's reward ->
+a short PPO comparison (env reward vs env + carc reward, 2 seeds each, 2 worker processes) that
+prints the table and writes the success plot to ``--out`` (``--train-steps 0`` skips it).
 """
 
 from __future__ import annotations
 
 import argparse
-import json
+import sys
 import time
+from dataclasses import replace
 from pathlib import Path
 from tempfile import TemporaryDirectory
 from typing import Any
 
 from carc.api import check_text, read_program
-from carc.cli.common import Subparsers, add_command, positive
+from carc.cli.common import Subparsers, add_command, emit_json, positive
 from carc.core.resources import DEFAULT_ENV, DEFAULT_PROGRAM, example_path
 
 
@@ -38,7 +41,26 @@ def _wrapped_rollout(env_id: str, program_path: str, steps: int = 200) -> dict[s
     return {"return": round(total, 4), "events": events, "complete": info["carc"]["complete"]}
 
 
-def run_demo(program: str | None, env_id: str, episodes: int = 10, as_json: bool = False) -> int:
+DEMO_TRAIN_STEPS = 60_000
+DEMO_SEEDS = (0, 1)
+DEMO_OUT = "carc-demo"
+
+
+def _training(path: str, env_id: str, steps: int, out: Path, as_json: bool) -> dict[str, Any]:
+    """env reward vs env + carc reward, 2 seeds each, on 2 local worker processes."""
+    from carc.train.config import TrainConfig
+    from carc.train.curves import write_comparison
+    from carc.train.sweep import run_sweep
+
+    base = TrainConfig(program=path, env_id=env_id, steps=steps, eval_every=max(1, steps // 6), eval_episodes=16, out=str(out / "runs"))
+    configs = [replace(base, mode=mode, seed=seed) for mode in ("env", "both") for seed in DEMO_SEEDS]
+    results = run_sweep(configs, workers=2, progress=None if as_json else sys.stderr)
+    table = write_comparison(out, results, f"{env_id}: {Path(path).name}, {len(DEMO_SEEDS)} seeds (carc demo)")
+    return {"table": table, "plot": str(out / "curves.png"), "runs": [r.to_json() for r in results]}
+
+
+def run_demo(program: str | None, env_id: str, episodes: int = 10, as_json: bool = False,
+             train_steps: int = DEMO_TRAIN_STEPS, out: str = DEMO_OUT) -> int:
     from carc.audit.certificate import audit_source
     from carc.backend.kernel import compile_program
     from carc.verify.scoring import VerifyConfig, format_report, verify
@@ -48,33 +70,49 @@ def run_demo(program: str | None, env_id: str, episodes: int = 10, as_json: bool
     data = read_program(path)
     started = time.perf_counter()
     checked = check_text(data, path)
-    say(f"[1/5] check    {path}: program '{checked.name}', sub-tasks {[s.name for s in checked.subtasks]}")
+    stages = 6 if train_steps else 5
+    say(f"[1/{stages}] check    {path}: program '{checked.name}', sub-tasks {[s.name for s in checked.subtasks]}")
     certificate = audit_source(data, path)
-    say(f"[2/5] audit    verdict {certificate.verdict}, hash {certificate.hash[:16]}, reward bounds {list(checked.bounds)}")
+    say(f"[2/{stages}] audit    verdict {certificate.verdict}, hash {(certificate.hash or '')[:16]}, reward bounds {list(checked.bounds)}")
     if certificate.verdict != "safe":
         say(certificate.render())
         return 1
     t0 = time.perf_counter()
     kernel = compile_program(checked)
-    say(f"[3/5] compile  kernel {kernel.path.name} in {time.perf_counter() - t0:.2f} s")
+    say(f"[3/{stages}] compile  kernel {kernel.path.name} in {time.perf_counter() - t0:.2f} s")
     with TemporaryDirectory() as tmp:
         config = VerifyConfig(env_id=env_id, episodes=episodes, property_examples=50, counterexample_dir=Path(tmp), progress=not as_json)
         report = verify(checked, path, config, kernel=kernel)
-    say("[4/5] verify\n" + "\n".join("      " + line for line in format_report(report).splitlines()))
+    say(f"[4/{stages}] verify\n" + "\n".join("      " + line for line in format_report(report).splitlines()))
     rollout = _wrapped_rollout(env_id, path)
-    say(f"[5/5] wrapped  expert rollout in {env_id}: return {rollout['return']}, events {rollout['events']}, complete {rollout['complete']}")
+    say(f"[5/{stages}] wrapped  expert rollout in {env_id}: return {rollout['return']}, events {rollout['events']}, complete {rollout['complete']}")
+    training = None
+    if train_steps and report.passed:
+        say(f"[6/{stages}] train    PPO on {env_id}, {train_steps:,} env steps a run: env reward vs env + carc reward, {len(DEMO_SEEDS)} seeds each")
+        training = _training(path, env_id, train_steps, Path(out), as_json)
+        say(training["table"])
+        say(f"         plot: {training['plot']}")
     say(f"done in {time.perf_counter() - started:.1f} s: {'verified' if report.passed else 'NOT verified'}")
     if as_json:
-        print(json.dumps({"program": path, "env_id": env_id, "audit": certificate.to_json(), "verify": report.to_json(), "rollout": rollout}, indent=2))
+        emit_json({"program": path, "env_id": env_id, "audit": certificate.to_json(), "verify": report.to_json(), "rollout": rollout, "training": training})
     return 0 if report.passed else 1
 
 
 def cmd_demo(args: argparse.Namespace) -> int:
-    return run_demo(args.program, args.env, episodes=args.episodes, as_json=args.json)
+    return run_demo(args.program, args.env, episodes=args.episodes, as_json=args.json, train_steps=args.train_steps, out=args.out)
+
+
+def _steps(text: str) -> int:
+    value = int(text) if text.strip().isdigit() else -1
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"a number of env steps (0 skips training), not {text!r}")
+    return value
 
 
 def register(sub: Subparsers) -> None:
-    p = add_command(sub, "demo", cmd_demo, "the whole pipeline on a built-in program: check, audit, compile, bench, verify")
+    p = add_command(sub, "demo", cmd_demo, "the whole pipeline on a built-in program: check, audit, compile, verify, wrap, train")
     p.add_argument("--program", default=None, metavar="PROGRAM", help="default: the bundled DoorKey program")
     p.add_argument("--env", default=DEFAULT_ENV, metavar="ID")
     p.add_argument("--episodes", type=positive, default=10)
+    p.add_argument("--train-steps", type=_steps, default=DEMO_TRAIN_STEPS, metavar="N", help=f"env steps per training run (default {DEMO_TRAIN_STEPS:,}; 0 skips training)")
+    p.add_argument("--out", default=DEMO_OUT, metavar="DIR", help=f"folder for the training runs and the plot (default ./{DEMO_OUT})")

@@ -9,8 +9,9 @@ from pathlib import Path
 from typing import Any
 
 from carc.api import check_text, read_program
-from carc.cli.common import EXIT_OK, EXIT_REJECTED, Subparsers, add_command, emit_json, shape
+from carc.cli.common import EXIT_OK, EXIT_REJECTED, Subparsers, UsageError, add_command, emit_json, shape
 from carc.core.diagnostics import CarcError
+from carc.core.files import check_output_path
 
 
 def cmd_check(args: argparse.Namespace) -> int:
@@ -32,7 +33,14 @@ def cmd_check(args: argparse.Namespace) -> int:
 def cmd_audit(args: argparse.Namespace) -> int:
     from carc.audit.certificate import audit_source
 
-    certificate = audit_source(read_program(args.program), args.program, frame_shape=args.frame, compile_check=not args.no_compile)
+    try:
+        data = read_program(args.program)
+    except CarcError as err:  # a file over the size cap is refused before it is read whole
+        if not args.json:
+            raise
+        emit_json({"file": args.program, "verdict": "rejected", "diagnostics": [d.to_json() for d in err.diagnostics]})
+        return EXIT_REJECTED
+    certificate = audit_source(data, args.program, frame_shape=args.frame, compile_check=not args.no_compile)
     if args.json:
         emit_json(certificate.to_json())
     else:
@@ -43,6 +51,10 @@ def cmd_audit(args: argparse.Namespace) -> int:
 def cmd_compile(args: argparse.Namespace) -> int:
     from carc.lang.parser import parse_text
 
+    if args.output is not None:
+        if args.emit is not None:
+            raise UsageError("-o writes a compiled kernel: it does not combine with --emit")
+        check_output_path(args.output)  # refuse a bad path before the compile, not after
     data = read_program(args.program)
     if args.emit == "ast":
         from carc.lang.astdump import dump
@@ -73,14 +85,14 @@ def cmd_compile(args: argparse.Namespace) -> int:
         return EXIT_OK
     report: dict[str, Any] = {"program": program.name, "hash": kernel.hash, "kernel": str(kernel.path), "compile_s": round(seconds, 4),
                               "subtasks": [s.name for s in program.subtasks], "reward_bounds": list(program.bounds)}
-    if args.output:
+    if args.output is not None:
         write_artifact(program, Path(args.output))
         report["artifact"] = args.output
     if args.json:
         emit_json(report)
     else:
         print(f"compiled {program.name} ({len(program.subtasks)} sub-tasks) in {seconds:.3f} s -> {kernel.path}")
-        if args.output:
+        if args.output is not None:
             print(f"artifact: {args.output} (needs only numpy and numba)")
     return EXIT_OK
 

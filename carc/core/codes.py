@@ -91,8 +91,3 @@ def stage(code: str) -> str:
     if code in AUDIT_CODES:
         return "audit"
     return {"1": "gate and limits", "2": "syntax", "3": "names", "4": "types", "5": "structure"}.get(code[1:2], "other")
-
-
-def title(code: str) -> str:
-    """The title of a code, or a plain fallback for one this registry does not know."""
-    return CODES.get(code, "error")

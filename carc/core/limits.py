@@ -37,3 +37,7 @@ _LIMITS = (
 )
 
 LIMITS: dict[str, Limit] = {limit.name: limit for limit in _LIMITS}
+
+MAX_SIDE = 4096
+"""Frames larger than this on a side are refused (the interval proofs and the kernels' packed run
+keys assume it)."""

@@ -27,6 +27,7 @@ from minigrid.core.world_object import Door, Key, WorldObj
 from minigrid.minigrid_env import MiniGridEnv
 
 from carc.envs.base import run_expert
+from carc.envs.minigrid_render import render_full_frame
 
 LEFT, RIGHT, FORWARD, PICKUP, DROP, TOGGLE, DONE = range(7)
 DIR_VECS = ((1, 0), (0, 1), (-1, 0), (0, -1))
@@ -41,7 +42,9 @@ class FullFrame(gym.ObservationWrapper, RecordConstructorArgs):
     """Observation and ``render()`` are both the full-grid RGB frame at ``tile_size``.
 
     The same frame as ``RGBImgObsWrapper`` followed by ``ImgObsWrapper`` (the agent's view is
-    highlighted), but recorded in ``env.spec``, so the env can be rebuilt from its spec.
+    highlighted), but recorded in ``env.spec``, so the env can be rebuilt from its spec. Frames come
+    from ``render_full_frame``: MiniGrid's own bytes, 20-40x faster than its ``get_frame``
+    (``carc bench PROGRAM --env ID`` measures both).
     """
 
     def __init__(self, env: gym.Env, tile_size: int = 8) -> None:
@@ -49,12 +52,14 @@ class FullFrame(gym.ObservationWrapper, RecordConstructorArgs):
         gym.ObservationWrapper.__init__(self, env)
         self.tile_size = tile_size
         u = env.unwrapped
+        if not isinstance(u, MiniGridEnv):
+            raise TypeError(f"FullFrame needs a MiniGrid env, got {type(u).__name__}")
+        self.minigrid = u
         shape = (u.height * tile_size, u.width * tile_size, 3)
         self.observation_space = gym.spaces.Box(low=0, high=255, shape=shape, dtype=np.uint8)
 
     def frame(self) -> np.ndarray:
-        u = self.env.unwrapped
-        return u.get_frame(highlight=u.highlight, tile_size=self.tile_size)
+        return render_full_frame(self.minigrid, self.tile_size, highlight=self.minigrid.highlight)
 
     def observation(self, observation: Any) -> np.ndarray:
         return self.frame()

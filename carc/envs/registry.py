@@ -1,16 +1,25 @@
 """One door to every environment family: build an env, its expert, and its metadata extras.
 
 >>> env = make_env("MiniGrid-DoorKey-5x5-v0")     # family chosen from the id
->>> expert = make_expert(env)                       # ValueError for a family without an expert
+>>> expert = make_expert(env)                       # EnvError for a family without an expert
+>>> success_rule("CartPole-v1")                     # no success signal carc knows of
+'unknown'
 """
 
 from __future__ import annotations
 
+import re
 from typing import Any, Protocol
 
 import gymnasium as gym
 
 from carc.envs.base import Expert
+
+ENV_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.:/-]{0,199}")
+
+
+class EnvError(ValueError):
+    """An environment carc cannot make or use as asked (unknown id, no expert, no RGB frame)."""
 
 
 class HasTile(Protocol):
@@ -30,13 +39,58 @@ def env_family(env_id: str) -> str:
     return "gym"
 
 
+def success_rule(env_id: str) -> str:
+    """How the env itself tells success (carc.envs.base.SUCCESS_RULES): MiniGrid's reward on
+    termination, Panda-Gym's ``info["is_success"]``, and for any other env "unknown"."""
+    return {"minigrid": "minigrid", "panda": "is_success"}.get(env_family(env_id), "unknown")
+
+
+def has_expert(env_id: str) -> bool:
+    """Whether carc has a built-in expert for the env's family."""
+    return env_family(env_id) in ("minigrid", "panda")
+
+
+def require_expert(env_id: str) -> None:
+    """An EnvError unless carc has a built-in expert for ``env_id`` (saying so when the id is unknown)."""
+    if not has_expert(env_id):
+        check_env_id(env_id)
+        try:
+            gym.spec(env_id)
+        except (gym.error.Error, ImportError) as err:
+            raise EnvError(f"unknown environment {env_id!r}: {str(err).splitlines()[0] if str(err) else type(err).__name__}") from None
+        raise _no_expert(env_id)
+
+
+def _no_expert(env_id: str) -> EnvError:
+    return EnvError(f"no built-in expert for {env_id!r}: experts exist for MiniGrid-*, BabyAI-* and Panda* envs "
+                    f"(record expert episodes another way and pass them with --expert)")
+
+
+def check_env_id(env_id: object) -> str:
+    """The id itself when it looks like a Gymnasium id, else an EnvError."""
+    if not isinstance(env_id, str) or not ENV_ID.fullmatch(env_id):
+        raise EnvError(f"not an environment id: {env_id!r}")
+    return env_id
+
+
 def env_kwargs_for(program: HasTile, env_id: str) -> dict[str, Any]:
     """A MiniGrid env renders at the tile size the program declares (`observe rgb tile N`)."""
     return {"tile_size": program.tile} if env_family(env_id) == "minigrid" else {}
 
 
 def make_env(env_id: str, **kwargs: Any) -> gym.Env:
-    """An env that renders the RGB frames its family's palette was measured on."""
+    """An env that renders the RGB frames its family's palette was measured on; an id Gymnasium does
+    not know, or whose module cannot be imported, is an EnvError."""
+    check_env_id(env_id)
+    try:
+        return _make_env(env_id, **kwargs)
+    except gym.error.Error as err:
+        raise EnvError(f"unknown environment {env_id!r}: {str(err).splitlines()[0] if str(err) else type(err).__name__}") from None
+    except ImportError as err:
+        raise EnvError(f"cannot make environment {env_id!r}: {err}") from None
+
+
+def _make_env(env_id: str, **kwargs: Any) -> gym.Env:
     family = env_family(env_id)
     if family == "minigrid":
         from carc.envs.minigrid import make_minigrid_env
@@ -69,7 +123,7 @@ def make_expert(env: gym.Env) -> Expert:
         from carc.envs.panda import PandaExpert
 
         return PandaExpert(env)
-    raise ValueError(f"no built-in expert for {env_id!r}: experts exist for MiniGrid-*, BabyAI-*, Panda*")
+    raise _no_expert(env_id)
 
 
 def env_extras(env: gym.Env) -> dict[str, Any]:

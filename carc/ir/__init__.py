@@ -1,18 +1,16 @@
 """Layer 1: the checked program as a typed graph of operations, its passes and its verifier.
 
->>> from carc.ir import Node
->>> Node("const", "num", (), (1.0,)).type
+>>> from carc.ir import Node, Op
+>>> Node(Op.CONST, "num", (), (1.0,)).type
 'num'
 """
 
 from carc.ir.nodes import (
     BIG,
-    OBJECT_OPS,
     WIDTH,
     Color,
     Latch,
     Node,
-    ObjectFilter,
     Program,
     Shaping,
     Stage,
@@ -20,6 +18,7 @@ from carc.ir.nodes import (
     ValueType,
     reachable,
 )
+from carc.ir.ops import IR_OPS, OBJECT_QUERIES, SPECS, Group, Op, OpSpec
 
-__all__ = ["BIG", "OBJECT_OPS", "WIDTH", "Color", "Latch", "Node", "ObjectFilter", "Program", "Shaping", "Stage",
-           "Subtask", "ValueType", "reachable"]
+__all__ = ["BIG", "IR_OPS", "OBJECT_QUERIES", "SPECS", "WIDTH", "Color", "Group", "Latch", "Node", "Op", "OpSpec", "Program",
+           "Shaping", "Stage", "Subtask", "ValueType", "reachable"]

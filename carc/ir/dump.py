@@ -23,6 +23,7 @@ from __future__ import annotations
 
 from carc import ir
 from carc.core.text import format_number
+from carc.ir.ops import Op
 
 
 def _num(value: float) -> str:
@@ -36,17 +37,17 @@ def _color(color: ir.Color) -> str:
 
 def _node(node: ir.Node) -> str:
     args = [f"n{a}" for a in node.args]
-    if node.op == "const":
+    if node.op == Op.CONST:
         (value,) = node.const
         shown = ("true" if value else "false") if isinstance(value, bool) else _num(value)  # type: ignore[arg-type]
         return f"const {shown}"
-    if node.op == "pixels":
+    if node.op == Op.PIXELS:
         return f"pixels c{node.const[0]}"
-    if node.op in ir.OBJECT_OPS:
+    if node.op in ir.OBJECT_QUERIES:
         color, *measures = node.const
         filters = [f"{m}({args[2 * i]}, {args[2 * i + 1]})" for i, m in enumerate(measures)]
         return " ".join([node.op, f"c{color}", *filters])
-    if node.op == "start":
+    if node.op == Op.START:
         return f"start @{node.const[0]}"
     extra = [repr(c) for c in node.const]
     return " ".join([node.op, *args, *extra])

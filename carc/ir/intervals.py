@@ -11,10 +11,13 @@ interval follows from the bonuses and the shaping potential's range: gamma*phi' 
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
+from dataclasses import dataclass
 
 from carc import ir
 from carc.core.limits import LIMITS
 from carc.ir.layout import MAX_SIDE
+from carc.ir.ops import Op
 
 MAX_TILE = int(LIMITS["max_tile"].cap)
 
@@ -61,105 +64,116 @@ def _span(a: Interval, b: Interval) -> float:
     return max(abs(a[1] - b[0]), abs(b[1] - a[0]))
 
 
+@dataclass(frozen=True)
+class _Node:
+    """What a transfer function sees: the node, its arguments' intervals, the intervals so far and
+    the program (for latches and argument ops)."""
+
+    node: ir.Node
+    a: list[list[Interval]]
+    out: list[list[Interval]]
+    program: ir.Program
+
+
+def _side() -> float:
+    return float(MAX_SIDE - 1)
+
+
+def _start(n: _Node) -> list[Interval]:
+    latch_of = {latch.offset: latch.source for latch in n.program.latches}
+    return n.out[latch_of[int(n.node.const[0])]]
+
+
+def _clamp(n: _Node) -> list[Interval]:
+    (xl, xh), (ll, lh), (hl, hh) = n.a[0][0], n.a[1][0], n.a[2][0]
+    lo, hi = max(xl, ll), max(xh, lh)
+    return [(min(lo, hl), min(hi, hh))]
+
+
+def _abs(x: Interval) -> Interval:
+    lo, hi = x
+    return (0.0 if lo <= 0.0 <= hi else min(abs(lo), abs(hi)), max(abs(lo), abs(hi)))
+
+
+def _distance(p: list[Interval], q: list[Interval]) -> Interval:
+    dx, dy = _span(p[0], q[0]), _span(p[1], q[1])
+    return _clip(0.0, math.sqrt(dx * dx + dy * dy))
+
+
+def _boolean(n: _Node) -> list[Interval]:
+    return [(0.0, 1.0)]
+
+
+Transfer = Callable[[_Node], list[Interval]]
+
+# The interval of each op's value from its arguments' intervals.
+TRANSFER: dict[Op, Transfer] = {
+    Op.CONST: lambda n: [(float(n.node.const[0]), float(n.node.const[0]))],
+    Op.PIXELS: lambda n: _region(),
+    Op.LARGEST: lambda n: _region(),
+    Op.SMALLEST: lambda n: _region(),
+    Op.COUNT: lambda n: [(0.0, float(MAX_SIDE * MAX_SIDE))],
+    Op.START: _start,
+    Op.AREA: lambda n: [n.a[0][0]],
+    Op.CENTER: lambda n: [(0.0, _side()), (0.0, _side())],
+    Op.BBOX: lambda n: n.a[0][3:7],
+    # A region's fill is at most 1; so is any area over its own bounding box.
+    Op.FILL: lambda n: [(0.0, 1.0)],
+    Op.WIDTH: lambda n: [_extent(n.a[0][0], n.a[0][2])],
+    Op.HEIGHT: lambda n: [_extent(n.a[0][1], n.a[0][3])],
+    Op.ASPECT: lambda n: [_aspect(n.a[0], integral=n.program.nodes[n.node.args[0]].op == Op.BBOX)],
+    Op.POINT: lambda n: [n.a[0][0], n.a[1][0]],
+    Op.BOX: lambda n: [n.a[0][0], n.a[1][0], n.a[2][0], n.a[3][0]],
+    Op.X: lambda n: [n.a[0][0]],
+    Op.Y: lambda n: [n.a[0][1]],
+    Op.DISTANCE: lambda n: [_distance(n.a[0], n.a[1])],
+    Op.MANHATTAN: lambda n: [_clip(0.0, _span(n.a[0][0], n.a[1][0]) + _span(n.a[0][1], n.a[1][1]))],
+    Op.FRAME_WIDTH: lambda n: [(0.0, float(MAX_SIDE))],
+    Op.FRAME_HEIGHT: lambda n: [(0.0, float(MAX_SIDE))],
+    Op.TILE: lambda n: [(1.0, float(MAX_TILE))],
+    Op.CELL: lambda n: [(math.floor(min(lo, 0.0)), math.floor(max(hi, 0.0))) for lo, hi in n.a[0]],
+    Op.CELLS: lambda n: [(min(n.a[0][0][0], 0.0), max(n.a[0][0][1], 0.0))],
+    Op.NEG: lambda n: [(-n.a[0][0][1], -n.a[0][0][0])],
+    Op.ADD: lambda n: [_clip(n.a[0][0][0] + n.a[1][0][0], n.a[0][0][1] + n.a[1][0][1])],
+    Op.SUB: lambda n: [_clip(n.a[0][0][0] - n.a[1][0][1], n.a[0][0][1] - n.a[1][0][0])],
+    Op.MUL: lambda n: [_products(n.a[0][0], n.a[1][0])],
+    Op.DIV: lambda n: [_divide(n.a[0][0], n.a[1][0])],
+    Op.ABS: lambda n: [_abs(n.a[0][0])],
+    Op.MIN: lambda n: [(min(n.a[0][0][0], n.a[1][0][0]), min(n.a[0][0][1], n.a[1][0][1]))],
+    Op.MAX: lambda n: [(max(n.a[0][0][0], n.a[1][0][0]), max(n.a[0][0][1], n.a[1][0][1]))],
+    Op.CLAMP: _clamp,
+    Op.SQRT: lambda n: [(math.sqrt(max(n.a[0][0][0], 0.0)), math.sqrt(max(n.a[0][0][1], 0.0)))],
+    Op.FLOOR: lambda n: [(float(math.floor(n.a[0][0][0])), float(math.floor(n.a[0][0][1])))],
+    Op.IF: lambda n: [(min(t[0], e[0]), max(t[1], e[1])) for t, e in zip(n.a[1], n.a[2])],
+    **{op: _boolean for op in (Op.EXISTS, Op.LEFT_OF, Op.RIGHT_OF, Op.ABOVE, Op.BELOW, Op.NEAR, Op.INSIDE, Op.CONTAINS,
+                               Op.OVERLAPS, Op.SAME_CELL, Op.LT, Op.LE, Op.GT, Op.GE, Op.EQ, Op.NE, Op.NOT, Op.AND, Op.OR)},
+}
+
+
 def node_intervals(program: ir.Program) -> list[list[Interval]]:
     """Per node, one interval per scalar component (booleans as [0, 1])."""
     out: list[list[Interval]] = []
-    latch_of = {latch.offset: latch.source for latch in program.latches}
     for node in program.nodes:
-        a = [out[i] for i in node.args]
-        out.append(_node_interval(node, a, out, latch_of, program.nodes))
+        out.append(TRANSFER[node.op](_Node(node, [out[i] for i in node.args], out, program)))
     return out
 
 
-def _node_interval(
-    node: ir.Node, a: list[list[Interval]], out: list[list[Interval]], latch_of: dict[int, int], nodes: tuple[ir.Node, ...]
-) -> list[Interval]:
-    side = float(MAX_SIDE - 1)
-    match node.op:
-        case "const":
-            v = float(node.const[0])
-            return [(v, v)]
-        case "pixels" | "largest" | "smallest":
-            return _region()
-        case "count":
-            return [(0.0, float(MAX_SIDE * MAX_SIDE))]
-        case "start":
-            return out[latch_of[int(node.const[0])]]
-        case "area":
-            return [a[0][0]]
-        case "center":
-            return [(0.0, side), (0.0, side)]
-        case "bbox":
-            return a[0][3:7]
-        case "fill":
-            # A region's fill is at most 1; so is any area over its own bounding box.
-            return [(0.0, 1.0)]
-        case "width":
-            return [_extent(a[0][0], a[0][2])]
-        case "height":
-            return [_extent(a[0][1], a[0][3])]
-        case "aspect":
-            return [_aspect(a[0], integral=nodes[node.args[0]].op == "bbox")]
-        case "point":
-            return [a[0][0], a[1][0]]
-        case "box":
-            return [a[0][0], a[1][0], a[2][0], a[3][0]]
-        case "x":
-            return [a[0][0]]
-        case "y":
-            return [a[0][1]]
-        case "distance":
-            dx, dy = _span(a[0][0], a[1][0]), _span(a[0][1], a[1][1])
-            return [_clip(0.0, math.sqrt(dx * dx + dy * dy))]
-        case "manhattan":
-            return [_clip(0.0, _span(a[0][0], a[1][0]) + _span(a[0][1], a[1][1]))]
-        case "frame_width" | "frame_height":
-            return [(0.0, float(MAX_SIDE))]
-        case "tile":
-            return [(1.0, float(MAX_TILE))]
-        case "cell":
-            return [(math.floor(min(lo, 0.0)), math.floor(max(hi, 0.0))) for lo, hi in a[0]]
-        case "cells":
-            lo, hi = a[0][0]
-            return [(min(lo, 0.0), max(hi, 0.0))]
-        case "neg":
-            lo, hi = a[0][0]
-            return [(-hi, -lo)]
-        case "add":
-            return [_clip(a[0][0][0] + a[1][0][0], a[0][0][1] + a[1][0][1])]
-        case "sub":
-            return [_clip(a[0][0][0] - a[1][0][1], a[0][0][1] - a[1][0][0])]
-        case "mul":
-            return [_products(a[0][0], a[1][0])]
-        case "div":
-            return [_divide(a[0][0], a[1][0])]
-        case "abs":
-            lo, hi = a[0][0]
-            return [(0.0 if lo <= 0.0 <= hi else min(abs(lo), abs(hi)), max(abs(lo), abs(hi)))]
-        case "min":
-            return [(min(a[0][0][0], a[1][0][0]), min(a[0][0][1], a[1][0][1]))]
-        case "max":
-            return [(max(a[0][0][0], a[1][0][0]), max(a[0][0][1], a[1][0][1]))]
-        case "clamp":
-            (xl, xh), (ll, lh), (hl, hh) = a[0][0], a[1][0], a[2][0]
-            lo, hi = max(xl, ll), max(xh, lh)
-            return [(min(lo, hl), min(hi, hh))]
-        case "sqrt":
-            lo, hi = a[0][0]
-            return [(math.sqrt(max(lo, 0.0)), math.sqrt(max(hi, 0.0)))]
-        case "floor":
-            lo, hi = a[0][0]
-            return [(float(math.floor(lo)), float(math.floor(hi)))]
-        case "if":
-            return [(min(t[0], e[0]), max(t[1], e[1])) for t, e in zip(a[1], a[2])]
-    return [(0.0, 1.0)]  # booleans
+def magnitudes(program: ir.Program, intervals: list[list[Interval]] | None = None) -> list[float]:
+    """Per node, a bound on the magnitude of every component of its value (from the intervals).
+
+    >>> from carc.lang.checker import check_text
+    >>> magnitudes(check_text('program p "d" observe rgb subtask s "s" bonus 1 : -3 < 2'))
+    [3.0, 3.0, 2.0, 1.0]
+    """
+    intervals = node_intervals(program) if intervals is None else intervals
+    return [max((max(abs(lo), abs(hi)) for lo, hi in node), default=0.0) for node in intervals]
 
 
 def reward_interval(program: ir.Program) -> tuple[float, float]:
     """Sound bounds on one step's reward, before any declared clamp."""
     bonuses = [s.bonus for s in program.subtasks]
-    lo = sum(b for b in bonuses if b < 0.0)
-    hi = sum(b for b in bonuses if b > 0.0)
+    lo = float(sum(b for b in bonuses if b < 0.0))
+    hi = float(sum(b for b in bonuses if b > 0.0))
     if program.shaping is not None:
         plo, phi = node_intervals(program)[program.shaping.potential][0]
         gamma = program.shaping.gamma

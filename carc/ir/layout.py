@@ -16,14 +16,14 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from carc import ir
+from carc.core.limits import MAX_SIDE
 
 PROGRESS = 0
 PREVIOUS_POTENTIAL = 1
 TILE = 2
 DONE = 3
 
-# Frames larger than this on a side are refused (the interval proofs assume it).
-MAX_SIDE = 4096
+__all__ = ["DONE", "MAX_SIDE", "PREVIOUS_POTENTIAL", "PROGRESS", "TILE", "StateLayout"]
 
 
 @dataclass(frozen=True)

@@ -21,6 +21,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Literal
 
+from carc.ir.ops import OBJECT_QUERIES, Op
+
 ValueType = Literal["num", "bool", "point", "box", "region"]
 
 WIDTH: dict[str, int] = {"num": 1, "bool": 1, "point": 2, "box": 4, "region": 7}
@@ -34,7 +36,7 @@ BIG = 1e15
 class Node:
     """One operation. `args` index earlier nodes; `const` holds literal payload (numbers, ids)."""
 
-    op: str
+    op: Op
     type: ValueType
     args: tuple[int, ...] = ()
     const: tuple[float | int | str, ...] = ()
@@ -47,15 +49,6 @@ class Color:
     name: str
     shades: tuple[tuple[int, int, int], ...]
     tolerance: int
-
-
-@dataclass(frozen=True)
-class ObjectFilter:
-    """Keep objects whose `measure` (area, fill or aspect) lies in [args[lo], args[hi]]."""
-
-    measure: Literal["area", "fill", "aspect"]
-    low: int
-    high: int
 
 
 @dataclass(frozen=True)
@@ -113,19 +106,17 @@ class Program:
     @property
     def pixel_colors(self) -> tuple[int, ...]:
         """Colours whose whole-frame pixel statistics some node reads."""
-        return tuple(sorted({int(n.const[0]) for n in self.nodes if n.op == "pixels"}))
+        return tuple(sorted({int(n.const[0]) for n in self.nodes if n.op == Op.PIXELS}))
 
     @property
     def object_colors(self) -> tuple[int, ...]:
         """Colours split into connected objects."""
-        return tuple(sorted({int(n.const[0]) for n in self.nodes if n.op in OBJECT_OPS}))
+        return tuple(sorted({int(n.const[0]) for n in self.nodes if n.op in OBJECT_QUERIES}))
 
     @property
     def latch_width(self) -> int:
         return sum(WIDTH[latch.type] for latch in self.latches)
 
-
-OBJECT_OPS = frozenset({"largest", "smallest", "count"})
 
 
 def reachable(program: Program, roots: list[int] | set[int], through_latches: bool = False) -> set[int]:
@@ -141,6 +132,6 @@ def reachable(program: Program, roots: list[int] | set[int], through_latches: bo
         seen.add(i)
         node = program.nodes[i]
         stack.extend(node.args)
-        if through_latches and node.op == "start":
+        if through_latches and node.op == Op.START:
             stack.append(latch_source[int(node.const[0])])
     return seen

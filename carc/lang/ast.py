@@ -6,14 +6,14 @@ Chains (`a + b - c`, `p and q and r`) are flat n-ary nodes, evaluated left to ri
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
-from typing import Literal, Union
+from dataclasses import dataclass, field, fields, is_dataclass
+from typing import Literal
 
 from carc.core.diagnostics import Span
 
 
 def _span() -> Span:
-    return field(compare=False, repr=False)  # type: ignore[return-value]
+    return field(compare=False, repr=False)
 
 
 # ---- expressions -------------------------------------------------------------------------------
@@ -90,7 +90,7 @@ class If:
     span: Span = _span()
 
 
-Expr = Union[Number, Bool, Name, Call, Negate, Not, Logic, Arith, Compare, If]
+Expr = Number | Bool | Name | Call | Negate | Not | Logic | Arith | Compare | If
 
 
 # ---- items -------------------------------------------------------------------------------------
@@ -181,7 +181,7 @@ class Bounds:
     span: Span = _span()
 
 
-Item = Union[Observe, Use, ColorDef, Let, Def, Subtask, Group, Shaping, Bounds]
+Item = Observe | Use | ColorDef | Let | Def | Subtask | Group | Shaping | Bounds
 
 
 @dataclass(frozen=True)
@@ -196,40 +196,23 @@ class Unit:
 
 
 def children(node: object) -> tuple[object, ...]:
-    """The direct sub-nodes of an AST node, for iterative walks."""
-    match node:
-        case Call(func, args):
-            return (func, *args)
-        case Negate(operand) | Not(operand):
-            return (operand,)
-        case Logic(_, operands) | Arith(operands, _):
-            return operands
-        case Compare(_, left, right):
-            return (left, right)
-        case If(cond, then, orelse):
-            return (cond, then, orelse)
-        case Observe(kind, tile):
-            return (kind,) if tile is None else (kind, tile)
-        case Use(module):
-            return (module,)
-        case Shade(rgb):
-            return rgb
-        case ColorDef(name, shades, tolerance):
-            return (name, *shades, tolerance)
-        case Let(name, value):
-            return (name, value)
-        case Param(name, type_name):
-            return (name, type_name)
-        case Def(name, params, result_type, body):
-            return (name, *params, result_type, body)
-        case Subtask(name, _, bonus, predicate):
-            return (name, bonus, predicate)
-        case Group(name, _, subtasks):
-            return (name, *subtasks)
-        case Shaping(gamma, potential):
-            return (gamma, potential)
-        case Bounds(low, high):
-            return (low, high)
-        case Unit(_, name, _, items):
-            return (name, *items)
-    return ()
+    """The direct sub-nodes of an AST node in field order, for iterative walks (names, numbers and
+    nested items; not the strings, operators and spans a node also holds).
+
+    >>> from carc.lang.parser import parse_text
+    >>> let = parse_text('program p "d" observe rgb let x = not true subtask s "s" bonus 1 : x').items[1]
+    >>> [type(c).__name__ for c in children(let)]
+    ['Name', 'Not']
+    """
+    if not is_dataclass(node) or isinstance(node, type):
+        return ()
+    found: list[object] = []
+    for f in fields(node):
+        if f.name == "span":
+            continue
+        value = getattr(node, f.name)
+        if isinstance(value, tuple):
+            found.extend(v for v in value if is_dataclass(v))
+        elif is_dataclass(value):
+            found.append(value)
+    return tuple(found)

@@ -21,6 +21,13 @@ STEP = "  "
 
 def _head_and_children(node: object) -> tuple[str, list[object]]:
     """A node's head words and its child nodes (already-rendered leaves are plain strings)."""
+    found = _expression(node) or _item(node)
+    if found is None:
+        raise TypeError(f"cannot dump {node!r}")
+    return found
+
+
+def _expression(node: object) -> tuple[str, list[object]] | None:
     match node:
         case ast.Number(value):
             return format_number(value), []
@@ -45,6 +52,11 @@ def _head_and_children(node: object) -> tuple[str, list[object]]:
             return op, [left, right]
         case ast.If(cond, then, orelse):
             return "if", [cond, then, orelse]
+    return None
+
+
+def _item(node: object) -> tuple[str, list[object]] | None:
+    match node:
         case ast.Observe(kind, tile):
             return f"observe {kind.id}", [] if tile is None else [("tile", [tile])]
         case ast.Use(module):
@@ -68,7 +80,7 @@ def _head_and_children(node: object) -> tuple[str, list[object]]:
             return f'{kind} {name.id} "{description}"', list(items)
         case (str() as head, list() as children):
             return head, children
-    raise TypeError(f"cannot dump {node!r}")
+    return None
 
 
 def _is_leaf(node: object) -> bool:

@@ -7,6 +7,7 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from functools import cache
 from typing import Any
 
@@ -91,7 +92,7 @@ def _syntax_error(source: Source, err: UnexpectedInput) -> CarcError:
         if accepts == {"BONUS"}:
             return CarcError([Diagnostic("E206", _EXAMPLES_BY_CODE["E206"], span)])
     try:
-        named = err.match_examples(_lark().parse, _EXAMPLES, use_accepts=True)
+        named = err.match_examples(_lark().parse, _EXAMPLES, use_accepts=True)  # type: ignore[arg-type]
     except TypeError:  # lark 1.x formats a debug message with %d over a ParserState, eagerly
         named = None
     if named is not None:
@@ -99,11 +100,17 @@ def _syntax_error(source: Source, err: UnexpectedInput) -> CarcError:
     if isinstance(err, UnexpectedCharacters):
         return CarcError([Diagnostic("E201", "unexpected character '='", span)])
     token = getattr(err, "token", None)
+    expected: set[str] = set(getattr(err, "accepts", None) or getattr(err, "expected", None) or ())
     if token is None or token.type == "$END" or isinstance(err, UnexpectedEOF):
-        accepts = getattr(err, "expected", None) or getattr(err, "accepts", set())
-        return CarcError([Diagnostic("E203", "unexpected end of input", span, note=_expected(set(accepts)) or None)])
-    note = _expected(err.accepts or err.expected)
-    return CarcError([Diagnostic("E202", f"unexpected {_describe(token)}", Span(source, token.start_pos, token.end_pos), note=note or None)])
+        at_end = getattr(err, "expected", None) or getattr(err, "accepts", None) or ()
+        return CarcError([Diagnostic("E203", "unexpected end of input", span, note=_expected(set(at_end)) or None)])
+    return CarcError([Diagnostic("E202", f"unexpected {_describe(token)}", _token_span(source, token), note=_expected(expected) or None)])
+
+
+def _token_span(source: Source, token: Token) -> Span:
+    """A token's span (lark types its positions as optional; tokens from a parse always have them)."""
+    start = token.start_pos or 0
+    return Span(source, start, token.end_pos if token.end_pos is not None else start)
 
 
 class _ToAst(Transformer_NonRecursive):
@@ -120,7 +127,7 @@ class _ToAst(Transformer_NonRecursive):
         return Span(self.source, meta.start_pos, meta.end_pos)
 
     def _tok_span(self, token: Token) -> Span:
-        return Span(self.source, token.start_pos, token.end_pos)
+        return _token_span(self.source, token)
 
     def _name(self, token: Token) -> ast.Name:
         span = self._tok_span(token)
@@ -190,8 +197,8 @@ class _ToAst(Transformer_NonRecursive):
 
     @v_args(meta=True)
     def def_def(self, meta: Any, children: list[Any]) -> ast.Def:
-        name, *params, result, body = children
-        params = tuple(p for p in params if p is not None)
+        name, *listed, result, body = children
+        params = tuple(p for p in listed if p is not None)
         return ast.Def(self._name(name), params, ast.Name(result.value, self._tok_span(result)), body, self._span(meta))
 
     @v_args(meta=True)
@@ -216,7 +223,7 @@ class _ToAst(Transformer_NonRecursive):
         minus, token = (children[0], children[1]) if len(children) == 2 else (None, children[0])
         number = self._number(token, negative=minus is not None)
         if minus is not None:
-            number = ast.Number(number.value, Span(self.source, minus.start_pos, token.end_pos))
+            number = ast.Number(number.value, Span(self.source, minus.start_pos or 0, _token_span(self.source, token).end))
         return number
 
     # ---- expressions ----
@@ -269,21 +276,25 @@ class _ToAst(Transformer_NonRecursive):
         return ast.If(children[0], children[1], children[2], self._span(meta))
 
 
-def _check_tokens(source: Source) -> None:
-    """Cap the token count, keywords and punctuation included (the parse tree keeps fewer)."""
+def _check_tokens(source: Source, tree: Tree) -> int:
+    """Cap the token count, keywords and punctuation included (the parse tree keeps fewer); returns it."""
     cap = int(LIMITS["max_tokens"].cap)
+    count = 0
     try:
         for count, token in enumerate(_lark().lex(source.text), 1):
             if count > cap:
-                raise CarcError([Diagnostic("E105", f"program has more than {cap} tokens", Span(source, token.start_pos, token.end_pos))])
+                raise CarcError([Diagnostic("E105", f"program has more than {cap} tokens", _token_span(source, token))])
     except UnexpectedInput:
-        return  # the contextual parser accepted what the plain lexer cannot split: its count stands
+        # the contextual parser accepted what the plain lexer cannot split: count the tree's tokens
+        return sum(1 for _ in tree.scan_values(lambda v: isinstance(v, Token)))
+    return count
 
 
-def _check_shape(source: Source, tree: Tree) -> None:
-    """Node and depth caps on the raw tree, iteratively, before any recursive pass."""
+def _check_shape(source: Source, tree: Tree) -> tuple[int, int]:
+    """Node and depth caps on the raw tree, iteratively, before any recursive pass; returns the
+    syntax node count and the expression depth."""
     caps = {key: int(LIMITS[key].cap) for key in ("max_nodes", "max_depth")}
-    nodes = 0
+    nodes = deepest = 0
     stack: list[tuple[Any, int]] = [(tree, 0)]
     while stack:
         node, depth = stack.pop()
@@ -291,6 +302,7 @@ def _check_shape(source: Source, tree: Tree) -> None:
             continue
         nodes += 1
         # Items sit at depth 1 and their own wrappers add one more: depth counts expression levels.
+        deepest = max(deepest, depth - 2)
         if depth - 2 > caps["max_depth"]:
             start = node.meta.start_pos if not node.meta.empty else 0
             raise CarcError([Diagnostic("E106", f"expression nesting is deeper than {caps['max_depth']} levels", Span(source, start, start + 1))])
@@ -298,6 +310,7 @@ def _check_shape(source: Source, tree: Tree) -> None:
             start = node.meta.start_pos if not node.meta.empty else 0
             raise CarcError([Diagnostic("E107", f"program has more than {caps['max_nodes']} syntax nodes", Span(source, start, start + 1))])
         stack.extend((child, depth + 1) for child in node.children)
+    return nodes, deepest
 
 
 def _check_parentheses(source: Source) -> None:
@@ -324,20 +337,34 @@ def _check_parentheses(source: Source) -> None:
             depth = max(0, depth - 1)
 
 
-def parse_source(source: Source) -> ast.Unit:
-    """Parse admitted source text into a Unit, or raise a CarcError."""
+@dataclass(frozen=True)
+class Shape:
+    """The size of a parsed program as the parser's limit checks measure it."""
+
+    tokens: int
+    nodes: int
+    depth: int
+
+
+def parse_measured(source: Source) -> tuple[ast.Unit, Shape]:
+    """Parse admitted source text into a Unit and its shape, or raise a CarcError."""
     _check_parentheses(source)
     try:
         tree = _lark().parse(source.text)
     except UnexpectedInput as err:
         raise _syntax_error(source, err) from None
-    _check_shape(source, tree)
-    _check_tokens(source)
+    nodes, depth = _check_shape(source, tree)
+    tokens = _check_tokens(source, tree)
     builder = _ToAst(source)
     unit = builder.transform(tree)
     if builder.problems:
         raise CarcError(builder.problems)
-    return unit
+    return unit, Shape(tokens, nodes, depth)
+
+
+def parse_source(source: Source) -> ast.Unit:
+    """Parse admitted source text into a Unit, or raise a CarcError."""
+    return parse_measured(source)[0]
 
 
 def parse_text(text: str | bytes, name: str = "<string>") -> ast.Unit:

@@ -19,7 +19,11 @@ Per frame shape (median ns per call over ``repeat`` timed passes over the frames
 The interpreter is timed on the first 16 frames of each set (it is ~1000x slower); the others on
 all of them. Frames: for programs that ``use minigrid``, MiniGrid-DoorKey-8x8 frames from a seeded random
 rollout at tile 8 (64x64) and tile 32 (256x256); for other programs, frames rendered by ``env_id``
-when given, else seeded random frames of 84x84. ``env_id`` also adds env steps/s, plain and wrapped.
+when given, else seeded random frames of 84x84. ``env_id`` also adds ``carc.perf.envbench``'s fields: env
+steps/s symbolic (no render), plain and wrapped (render + kernel), their ratios, and for MiniGrid the
+render times of MiniGrid's ``get_frame`` and carc's ``render_full_frame`` (``render_us_*``), and
+``verify_cached_s``: ``carc verify`` with its default episodes in a fresh process, trajectories and
+kernel cached (median of three after one run that fills the caches).
 """
 
 from __future__ import annotations
@@ -39,10 +43,11 @@ import numpy as np
 from numba import njit
 
 from carc import ir
-from carc.api import check_file, check_text, read_program
+from carc.api import check_text, compile_record, read_program
 from carc.backend.kernel import ENV_CACHE_DIR, compile_program
 from carc.core.resources import DEFAULT_PROGRAM, example_path
 from carc.interpreter import Interpreter
+from carc.lang.record import Compilation
 
 DOORKEY_ENV = "MiniGrid-DoorKey-8x8-v0"
 MINIGRID_TILES = (8, 32)
@@ -69,12 +74,11 @@ def scan_floor(frame: np.ndarray) -> int:
 # ---- frames ------------------------------------------------------------------------------------
 
 
-def uses_module(program_path: str | Path, module: str) -> bool:
+def uses_module(record: Compilation, module: str) -> bool:
+    """Whether a checked program says `use MODULE` (read from its compilation record's AST)."""
     from carc.lang import ast
-    from carc.lang.parser import parse_text
 
-    unit = parse_text(read_program(program_path), str(program_path))
-    return any(isinstance(item, ast.Use) and item.module.id == module for item in unit.items)
+    return record.unit is not None and any(isinstance(item, ast.Use) and item.module.id == module for item in record.unit.items)
 
 
 def minigrid_frames(env_id: str = DOORKEY_ENV, tile: int = 8, n: int = ROLLOUT_FRAMES, seed: int = 0) -> list[np.ndarray]:
@@ -227,6 +231,24 @@ def compile_times(program_path: str, repeats: int = COMPILE_REPEATS) -> dict[str
             "warm_imports_s": statistics.median(imports)}
 
 
+def verify_times(program_path: str, env_id: str, repeats: int = COMPILE_REPEATS) -> dict[str, float]:
+    """Median wall seconds of ``carc verify PROGRAM --env ID --json`` (20 expert, 100 random episodes,
+    properties on) in fresh processes, with the kernel and trajectories cached: one run first fills
+    the caches (not timed), then ``repeats`` timed runs."""
+    command = [sys.executable, "-m", "carc", "verify", str(program_path), "--env", env_id, "--json"]
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [str(PACKAGE_PARENT), os.environ.get("PYTHONPATH")]))}
+    samples = []
+    with tempfile.TemporaryDirectory(prefix="carc-bench-") as tmp:
+        for run in range(repeats + 1):
+            started = time.perf_counter()
+            done = subprocess.run([*command, "--counterexamples", tmp], env=env, capture_output=True, text=True, timeout=1800)
+            if done.returncode not in (0, 1):  # 1: the program does not verify, which still times it
+                raise RuntimeError(f"verify subprocess failed: {done.stderr.strip()[-2000:]}")
+            if run:
+                samples.append(time.perf_counter() - started)
+    return {"verify_cached_s": statistics.median(samples)}
+
+
 # ---- the hand-written yardstick ----------------------------------------------------------------
 
 
@@ -251,13 +273,13 @@ def has_handwritten(program: ir.Program) -> bool:
 # ---- the benchmark -----------------------------------------------------------------------------
 
 
-def _frame_sets(program_path: str, frames: list[np.ndarray] | None, env_id: str | None) -> list[tuple[list[np.ndarray], float | None]]:
+def _frame_sets(record: Compilation, frames: list[np.ndarray] | None, env_id: str | None) -> list[tuple[list[np.ndarray], float | None]]:
     if frames is not None:
         by_shape: dict[tuple[int, ...], list[np.ndarray]] = {}
         for frame in frames:
             by_shape.setdefault(frame.shape, []).append(np.ascontiguousarray(frame))
         return [(group, None) for group in by_shape.values()]
-    if uses_module(program_path, "minigrid"):
+    if uses_module(record, "minigrid"):
         return [(minigrid_frames(DOORKEY_ENV, tile), float(tile)) for tile in MINIGRID_TILES]
     if env_id is not None:
         return [(env_frames(env_id), None)]
@@ -269,25 +291,31 @@ def _ratio(a: float | None, b: float | None) -> float | None:
     return None if a is None or b is None or b == 0 else a / b
 
 
+def _fresh_state(new_state: Callable[..., np.ndarray], tile: float) -> Callable[[], np.ndarray]:
+    """A maker of one fresh state row at `tile` (bound now, not when called)."""
+    return lambda: new_state(1, tile)[0]
+
+
 def run_bench(program_path: str, frames: list[np.ndarray] | None = None, repeat: int = 7, env_id: str | None = None,
               compile: bool = True) -> dict[str, Any]:
     """Time kernel, interpreter, hand-written kernel and memory floor per frame shape; compile times."""
-    program = check_file(program_path)
+    record = compile_record(read_program(program_path), str(program_path), lints=False)
+    program = record.checked()
     kernel = compile_program(program)
     interpreter = Interpreter(program)
-    hand = None
+    hand: Any = None
     if has_handwritten(program):
         from carc.perf import handwritten as hand
 
     results = []
-    for group, tile in _frame_sets(program_path, frames, env_id):
+    for group, tile in _frame_sets(record, frames, env_id):
         tile_value = tile if tile is not None else float(program.tile)
-        kernel_ns = _time_steps(kernel.reset, kernel.step, lambda: kernel.new_state(1, tile_value)[0], group, repeat)
-        interpreter_ns = _time_steps(interpreter.reset, interpreter.step, lambda: interpreter.new_state(1, tile_value)[0],
+        kernel_ns = _time_steps(kernel.reset, kernel.step, _fresh_state(kernel.new_state, tile_value), group, repeat)
+        interpreter_ns = _time_steps(interpreter.reset, interpreter.step, _fresh_state(interpreter.new_state, tile_value),
                                      group[:INTERPRETER_FRAMES], max(1, min(repeat, 3)))
         handwritten_ns = None
         if hand is not None:
-            handwritten_ns = _time_steps(hand.reset, hand.step, lambda: hand.new_state(1, tile_value)[0], group, repeat)
+            handwritten_ns = _time_steps(hand.reset, hand.step, _fresh_state(hand.new_state, tile_value), group, repeat)
         scan_floor(group[0])
         floor_ns = _time_calls(scan_floor, group, repeat)
         results.append({
@@ -317,6 +345,8 @@ def run_bench(program_path: str, frames: list[np.ndarray] | None = None, repeat:
         from carc.perf.envbench import run_env_bench
 
         result.update(run_env_bench(program_path, env_id))
+        if compile:
+            result.update(verify_times(program_path, env_id))
     return result
 
 
@@ -347,7 +377,24 @@ def format_bench(result: dict[str, Any]) -> str:
         lines.append(f"         numba's own floor for a warm load in a fresh process: {result['numba_warm_load_floor_s']:.3f} s"
                      f"; carc's imports before it: {result['compile_warm_imports_s']:.3f} s")
     if "env_id" in result:
-        lines.append(f"env {result['env_id']}: {result['env_steps_per_s_plain']:.0f} steps/s plain, "
-                     f"{result['env_steps_per_s_wrapped']:.0f} wrapped (ratio {result['env_overhead_ratio']:.3f}); "
-                     f"step_batch: {result['batch_frames_per_s']:.0f} frames/s over {result['batch_size']} frames")
+        lines.append(f"env {result['env_id']}: {result['env_steps_per_s_symbolic']:.0f} steps/s symbolic (no render), "
+                     f"{result['env_steps_per_s_plain']:.0f} plain (frames), {result['env_steps_per_s_wrapped']:.0f} wrapped "
+                     f"(frames + reward): wrapped / symbolic {result['reward_overhead_ratio']:.3f}, "
+                     f"wrapped / plain {result['env_overhead_ratio']:.3f}")
+        if result.get("env_steps_per_s_wrapped_minigrid") is not None:
+            lines.append(f"    wrapped with MiniGrid's own get_frame: {result['env_steps_per_s_wrapped_minigrid']:.0f} steps/s")
+        lines.extend(_render_lines(result))
+        lines.append(f"    step_batch: {result['batch_frames_per_s']:.0f} frames/s over {result['batch_size']} frames")
+        if result.get("verify_cached_s") is not None:
+            lines.append(f"verify (20 expert, 100 random episodes, properties on), trajectories cached: {result['verify_cached_s']:.2f} s")
     return "\n".join(lines)
+
+
+def _render_lines(result: dict[str, Any]) -> list[str]:
+    """One line per tile: MiniGrid's get_frame against carc's render_full_frame."""
+    tiles = sorted(int(key.removeprefix("render_us_carc_tile")) for key in result if key.startswith("render_us_carc_tile"))
+    lines = [f"    render tile {tile}: MiniGrid get_frame {result[f'render_us_minigrid_tile{tile}']:.1f} us, "
+             f"carc {result[f'render_us_carc_tile{tile}']:.2f} us ({result[f'render_speedup_tile{tile}']:.0f}x)" for tile in tiles]
+    if tiles:
+        lines.append(f"    frames byte-identical on {result['render_states']} states: {result['render_identical']}")
+    return lines

@@ -10,12 +10,17 @@ rectangles painted in the program's own palette, frames out of order), and check
 - ``reset_restores``: reset on the first frame gives the same state however the episode went;
 - ``deterministic``: the same frames give the same outputs.
 
-A failure saves the shrunk counterexample's frames to ``<dir>/<property>.npz``.
+The sample is bounded, however many episodes there are: one hypothesis search of ``examples``
+examples (``carc verify --examples``, default 200) checks the four kernel-only properties on each, at
+most ``MAX_SEQUENCE`` (6) frames an example, so at most 1,200 frames by default; the interpreter,
+about 1000x slower than the kernel, is compared on a quarter of that (50 examples, at most 300
+frames). When a search finds a failure, each of its properties gets a search of its own, and a
+failing one saves its shrunk counterexample's frames to ``<dir>/<property>.npz``.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -24,10 +29,14 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from carc import ir
+from carc.core.files import atomic_output
 from carc.interpreter import Interpreter
 from carc.ir.layout import DONE, PROGRESS
+from carc.verify.packed import PackedEpisode
 from carc.verify.report import PropertyResult
-from carc.verify.trajectories import Episode
+
+MAX_SEQUENCE = 6  # frames in one example: a search of N examples checks at most 6 N frames
+INTERPRETER_SHARE = 4  # matches_interpreter runs on examples // 4 examples
 
 
 class PropertyFailure(AssertionError):
@@ -43,11 +52,11 @@ def _palette(program: ir.Program) -> list[tuple[int, int, int]]:
 
 
 @st.composite
-def frame_sequences(draw: st.DrawFn, episodes: list[Episode], palette: list[tuple[int, int, int]]) -> tuple[list[np.ndarray], int | None]:
-    """A short sequence of frames from one episode, each perhaps perturbed; and the episode's tile."""
+def frame_sequences(draw: st.DrawFn, episodes: Sequence[PackedEpisode], palette: list[tuple[int, int, int]]) -> tuple[list[np.ndarray], int | None]:
+    """A short sequence of frames (at most MAX_SEQUENCE) from one episode, each perhaps perturbed; and the episode's tile."""
     episode = episodes[draw(st.integers(0, len(episodes) - 1))]
-    count = episode.frames.shape[0]
-    length = draw(st.integers(1, min(6, count)))
+    count = len(episode.index)
+    length = draw(st.integers(1, min(MAX_SEQUENCE, count)))
     if draw(st.booleans()):
         start = draw(st.integers(0, count - length))
         indices = list(range(start, start + length))
@@ -55,7 +64,7 @@ def frame_sequences(draw: st.DrawFn, episodes: list[Episode], palette: list[tupl
         indices = draw(st.lists(st.integers(0, count - 1), min_size=length, max_size=length))
     frames = []
     for index in indices:
-        frame = episode.frames[index].copy()
+        frame = episode.frame(index).copy()
         kind = draw(st.sampled_from(("none", "noise", "paint")))
         if kind == "noise":
             amplitude = draw(st.integers(1, 40))
@@ -68,7 +77,7 @@ def frame_sequences(draw: st.DrawFn, episodes: list[Episode], palette: list[tupl
             y1, x1 = draw(st.integers(y0, h - 1)), draw(st.integers(x0, w - 1))
             frame[y0 : y1 + 1, x0 : x1 + 1] = draw(st.sampled_from(palette))
         frames.append(frame)
-    return frames, episode.metadata.get("tile_size")
+    return frames, episode.tile
 
 
 def _run(machine: Any, frames: list[np.ndarray], tile: int | None) -> tuple[list[float], list[int], list[np.ndarray]]:
@@ -145,23 +154,50 @@ def _falsify(prop: Callable[[list[np.ndarray], int | None], None], strategy: st.
     return None
 
 
-def check_properties(
-    program: ir.Program, kernel: Any, interpreter: Interpreter, episodes: list[Episode], examples: int, counterexample_dir: Path,
-) -> list[Any]:
-    """Run every property for `examples` hypothesis examples; return one PropertyResult each."""
+def _every(props: list[Callable[[list[np.ndarray], int | None], None]]) -> Callable[[list[np.ndarray], int | None], None]:
+    def every_property(frames: list[np.ndarray], tile: int | None) -> None:
+        for prop in props:
+            prop(frames, tile)
 
+    return every_property
+
+
+def interpreter_examples(examples: int) -> int:
+    """Examples the interpreter (about 1000x slower than the kernel) is compared on: a quarter."""
+    return max(1, examples // INTERPRETER_SHARE)
+
+
+def check_properties(
+    program: ir.Program, kernel: Any, interpreter: Interpreter, episodes: Sequence[PackedEpisode], examples: int, counterexample_dir: Path,
+) -> list[Any]:
+    """Run the properties on a bounded sample; return one PropertyResult each. One search of
+    `examples` examples checks the four kernel-only properties on each; ``matches_interpreter`` gets
+    a search of ``interpreter_examples(examples)``. Only when a search finds a failure does each of
+    its properties get a search of its own, shrunk to a counterexample saved to disk."""
+    props = _properties(program, kernel, interpreter)
     if not episodes:
-        return [PropertyResult(name, False, 0, detail="no episodes to draw frames from") for name in _properties(program, kernel, interpreter)]
+        return [PropertyResult(name, False, 0, detail="no episodes to draw frames from") for name in props]
     strategy = frame_sequences(episodes, _palette(program))
-    results = []
-    for name, prop in _properties(program, kernel, interpreter).items():
-        found = _falsify(prop, strategy, examples)
-        if found is None:
-            results.append(PropertyResult(name, True, examples))
-            continue
-        (frames, tile), failure = found
-        counterexample_dir.mkdir(parents=True, exist_ok=True)
-        path = counterexample_dir / f"{name}.npz"
-        np.savez_compressed(path, frames=np.stack(frames), tile=np.array(-1 if tile is None else tile))
-        results.append(PropertyResult(name, False, examples, str(path), str(failure)))
-    return results
+    counts = {name: interpreter_examples(examples) if name == "matches_interpreter" else examples for name in props}
+    results: dict[str, PropertyResult] = {}
+    for count in sorted(set(counts.values())):
+        names = [name for name in props if counts[name] == count]
+        if _falsify(_every([props[name] for name in names]), strategy, count) is None:
+            results.update((name, PropertyResult(name, True, count)) for name in names)
+        else:
+            results.update((name, _search(name, props[name], strategy, count, counterexample_dir)) for name in names)
+    return [results[name] for name in props]
+
+
+def _search(name: str, prop: Callable[[list[np.ndarray], int | None], None], strategy: st.SearchStrategy[Case], examples: int,
+            counterexample_dir: Path) -> PropertyResult:
+    """One property's own search; a failure's shrunk frames go to ``<dir>/<name>.npz``."""
+    found = _falsify(prop, strategy, examples)
+    if found is None:
+        return PropertyResult(name, True, examples)
+    (frames, tile), failure = found
+    counterexample_dir.mkdir(parents=True, exist_ok=True)
+    path = counterexample_dir / f"{name}.npz"
+    with atomic_output(path) as handle:
+        np.savez_compressed(handle, frames=np.stack(frames), tile=np.array(-1 if tile is None else tile))
+    return PropertyResult(name, False, examples, str(path), str(failure))

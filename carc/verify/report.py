@@ -21,6 +21,11 @@ class VerifyConfig:
     property_examples: int = 200
     counterexample_dir: Path = Path("carc-counterexamples")
     progress: bool = False
+    min_expert_episodes: int = 3  # usable episodes below which a verification is refused, not passed
+    min_random_episodes: int = 5
+    expert_episodes: int | None = None  # episodes recorded per policy; None: ``episodes``
+    random_episodes: int | None = None
+    use_cache: bool = True  # read and keep recorded episodes in carc's trajectory cache
 
 
 @dataclass(frozen=True)
@@ -100,6 +105,7 @@ class VerifyReport:
             "expert_complete_rate": self.expert_complete_rate,
             "random_complete_rate": self.random_complete_rate,
             "thresholds": {"expert": self.config.expert_threshold, "random": self.config.random_threshold},
+            "min_episodes": {"expert": self.config.min_expert_episodes, "random": self.config.min_random_episodes},
             "subtasks": [row.__dict__ for row in self.subtasks],
             "goal_agreement": {"episodes": agreement(self.episode_agreement), "steps": agreement(self.step_agreement)},
             "properties": [p.__dict__ for p in self.properties],

@@ -14,17 +14,19 @@ True
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
 
 from carc import ir
-from carc.envs.registry import env_kwargs_for
+from carc.envs.registry import env_family, env_kwargs_for, make_env
 from carc.interpreter import Interpreter
 from carc.ir.layout import DONE, PROGRESS
 from carc.lang.checker import prune_program
+from carc.verify.packed import PackedEpisode, pack
 from carc.verify.report import Agreement, EpisodeScore, SubtaskRow, VerifyConfig, VerifyReport, format_report
-from carc.verify.trajectories import Episode, load_episodes, record
+from carc.verify.trajectories import Episode, TrajectoryError, load_episodes
 
 # ---- scoring ------------------------------------------------------------------------------------
 
@@ -39,23 +41,73 @@ def goal_probe(program: ir.Program) -> ir.Program:
 
 
 def score_episode(program: ir.Program, kernel: Any, probe: Any, episode: Episode) -> EpisodeScore:
-    tile = episode.metadata.get("tile_size")
-    first = np.ascontiguousarray(episode.frames[0])
-    state = kernel.new_state(1, tile)[0]
-    kernel.reset(first, state)
-    probe_start = probe.new_state(1, tile)[0]
-    probe.reset(first, probe_start)
-    completed: list[int | None] = [None] * len(program.subtasks)
-    goal_steps = []
-    for t in range(1, episode.frames.shape[0]):
-        frame = np.ascontiguousarray(episode.frames[t])
-        kernel.step(frame, state)
-        for s in program.subtasks:
-            if completed[s.index] is None and state[DONE + s.index] != 0.0:
-                completed[s.index] = t
-        goal_steps.append(probe.step(frame, probe_start.copy())[1] == 0)
-    success_steps = [bool(term) and episode.env_success and t == episode.steps - 1 for t, term in enumerate(episode.terminated)]
-    return EpisodeScore(tuple(completed), int(state[PROGRESS]) == len(program.stages), episode.env_success, tuple(goal_steps), tuple(success_steps))
+    """What the kernel makes of one episode (``score_episodes`` on it alone)."""
+    return score_episodes(program, kernel, probe, [PackedEpisode.of(episode)])[0]
+
+
+def score_episodes(program: ir.Program, kernel: Any, probe: Any, episodes: Sequence[PackedEpisode]) -> list[EpisodeScore]:
+    """Score episodes with the kernel in batches: episodes of one frame size step in lockstep, one
+    ``step_batch`` call a step; the goal probe runs once on each distinct frame of an episode."""
+    completed = _completions(program, kernel, episodes)
+    scores = []
+    for episode, (done_at, complete) in zip(episodes, completed):
+        goal = _goal_frames(probe, episode)
+        last = episode.steps - 1
+        success = [bool(term) and episode.env_success and t == last for t, term in enumerate(episode.terminated.tolist())]
+        scores.append(EpisodeScore(done_at, complete, episode.env_success, tuple(goal.tolist()), tuple(success)))
+    return scores
+
+
+def _goal_frames(probe: Any, episode: PackedEpisode) -> np.ndarray:
+    """Per step (frames 1..T): the goal predicate holds on that frame, from the state after reset."""
+    start = probe.new_state(1, episode.tile)
+    probe.reset(np.ascontiguousarray(episode.frame(0)), start[0])
+    count = len(episode.table)
+    states = np.repeat(start, count, axis=0)
+    rewards, events = np.empty(count), np.empty(count, dtype=np.int64)
+    probe.step_batch(episode.table, states, rewards, events)
+    return (events == 0)[episode.index[1:]]
+
+
+def _completions(program: ir.Program, kernel: Any, episodes: Sequence[PackedEpisode]) -> list[tuple[tuple[int | None, ...], bool]]:
+    """Per episode: the step each sub-task completed at (None: never), and whether every stage is done."""
+    result: list[tuple[tuple[int | None, ...], bool]] = [((), False)] * len(episodes)
+    by_shape: dict[tuple[int, int], list[int]] = {}
+    for i, episode in enumerate(episodes):
+        by_shape.setdefault(episode.frame_shape, []).append(i)
+    for members in by_shape.values():
+        group = sorted(members, key=lambda i: -episodes[i].steps)  # the episodes still running are a prefix
+        for i, row in zip(group, _lockstep(program, kernel, [episodes[i] for i in group])):
+            result[i] = row
+    return result
+
+
+def _lockstep(program: ir.Program, kernel: Any, episodes: list[PackedEpisode]) -> list[tuple[tuple[int | None, ...], bool]]:
+    """Run episodes of one frame size (longest first) side by side through ``step_batch``: their
+    distinct frames in one table, and each step's new frames gathered from it in one call."""
+    n, subtasks = len(episodes), len(program.subtasks)
+    table = np.concatenate([ep.table for ep in episodes]) if n > 1 else episodes[0].table
+    offsets = np.cumsum([0] + [len(ep.table) for ep in episodes[:-1]])
+    lengths = [ep.steps for ep in episodes]
+    rows = np.zeros((n, lengths[0] + 1), dtype=np.int64)  # rows[i, t]: frame t of episode i in the table
+    for i, ep in enumerate(episodes):
+        rows[i, : len(ep.index)] = ep.index + offsets[i]
+    states = np.concatenate([kernel.new_state(1, ep.tile) for ep in episodes])
+    frames = np.take(table, rows[:, 0], axis=0)
+    kernel.reset_batch(frames, states)
+    rewards, events = np.empty(n), np.empty(n, dtype=np.int64)
+    completed = np.full((n, subtasks), -1, dtype=np.int64)
+    running = n
+    for t in range(1, lengths[0] + 1):
+        while lengths[running - 1] < t:
+            running -= 1
+        changed = np.flatnonzero(rows[:running, t] != rows[:running, t - 1])  # play often repeats a frame
+        frames[changed] = table[rows[changed, t]]
+        kernel.step_batch(frames[:running], states[:running], rewards[:running], events[:running])
+        done = states[:running, DONE : DONE + subtasks] != 0.0
+        completed[:running] = np.where(done & (completed[:running] < 0), t, completed[:running])
+    return [(tuple(None if c < 0 else int(c) for c in row), int(state[PROGRESS]) == len(program.stages))
+            for row, state in zip(completed.tolist(), states)]
 
 
 def _agreement(predicted: list[bool], actual: list[bool]) -> Agreement:
@@ -85,15 +137,78 @@ def _subtask_rows(program: ir.Program, expert: list[EpisodeScore], random: list[
     return tuple(rows)
 
 
-def _episodes(program: ir.Program, config: VerifyConfig, policy: str, directory: str | None) -> list[Episode]:
+def env_frame_shape(env_id: str, kwargs: dict[str, Any]) -> tuple[int, int]:
+    """The (H, W) of the frames the env gives a program (one reset, seed 0)."""
+    from carc.envs.base import frame_of
+
+    env = make_env(env_id, **kwargs)
+    try:
+        obs, _ = env.reset(seed=0)
+        frame = frame_of(env, obs)
+    finally:
+        env.close()
+    return int(frame.shape[0]), int(frame.shape[1])
+
+
+def episode_mismatch(episode: Episode, env_id: str, policy: str, shape: tuple[int, int], tile: int | None) -> str | None:
+    """Why an episode from a folder cannot be used to verify on ``env_id`` as ``policy`` play (None: it can)."""
+    meta = episode.metadata
+    if meta["env_id"] != env_id:
+        return f"metadata['env_id'] is {meta['env_id']!r}, but this verification is on {env_id!r}"
+    if meta["policy"] != policy:
+        return f"metadata['policy'] is {meta['policy']!r}, but the folder was given as {policy} episodes"
+    if tile is not None and meta.get("tile_size") != tile:
+        return f"metadata['tile_size'] is {meta.get('tile_size')!r}, but the program observes tile {tile} (record with --tile {tile})"
+    if episode.frame_shape != shape:
+        return f"frames are {episode.frame_shape[0]}x{episode.frame_shape[1]} pixels, but {env_id} gives {shape[0]}x{shape[1]} frames"
+    if policy == "expert" and episode.success_rule == "unknown":
+        return f"{env_id} has no success rule carc knows, so an expert episode cannot show success"
+    return None
+
+
+def episode_count(config: VerifyConfig, policy: str) -> int:
+    """How many episodes of ``policy`` a verification records: ``expert_episodes`` / ``random_episodes``
+    when set, else ``episodes``."""
+    chosen = config.expert_episodes if policy == "expert" else config.random_episodes
+    return config.episodes if chosen is None else chosen
+
+
+def verification_episodes(program: ir.Program, config: VerifyConfig, policy: str) -> list[PackedEpisode]:
+    """The ``policy`` episodes a verification scores: its folder's, or those of the trajectory cache
+    (recorded now where missing; ``config.use_cache`` False records them all afresh and keeps none)."""
+    from carc.verify.cache import cached_packed
+
+    directory = config.expert_dir if policy == "expert" else config.random_dir
+    kwargs = env_kwargs_for(program, config.env_id)
     if directory is not None:
-        return load_episodes(directory)
+        episodes = load_episodes(directory)
+        shape = env_frame_shape(config.env_id, kwargs) if episodes else (0, 0)
+        tile = program.tile if env_family(config.env_id) == "minigrid" else None
+        for episode in episodes:
+            problem = episode_mismatch(episode, config.env_id, policy, shape, tile)
+            if problem:
+                raise TrajectoryError(episode.source or directory, problem)
+        return [pack(episode) for episode in episodes]
     seed = config.seed if policy == "expert" else config.seed + 100_000
-    return record(config.env_id, policy, config.episodes, seed, None, progress=config.progress, env_kwargs=env_kwargs_for(program, config.env_id))
+    return cached_packed(config.env_id, policy, episode_count(config, policy), seed, kwargs,
+                         use_cache=config.use_cache, progress=config.progress).episodes
 
 
-def _solved_at_once(episode: Episode) -> bool:
+def _solved_at_once(episode: PackedEpisode) -> bool:
     return episode.env_success and episode.steps <= 1
+
+
+def _too_few(config: VerifyConfig, expert: int, random: int) -> list[str]:
+    """A verification on too few usable episodes is refused, not passed (episodes the env calls failed
+    demonstrations, or solved on the first step, are not usable)."""
+    failures = []
+    for kind, have, need, where in (("expert", expert, config.min_expert_episodes, config.expert_dir),
+                                    ("random", random, config.min_random_episodes, config.random_dir)):
+        if have < need:
+            source = f" in {where}" if where is not None else ""
+            failures.append(f"too few usable {kind} episodes{source}: {have}, need at least {need} "
+                            f"(record more, or lower --min-{kind})")
+    return failures
 
 
 def verify(program: ir.Program, program_name: str, config: VerifyConfig, kernel: Any | None = None) -> VerifyReport:
@@ -104,8 +219,8 @@ def verify(program: ir.Program, program_name: str, config: VerifyConfig, kernel:
     kernel = kernel or compile_program(program)
     probe = compile_program(goal_probe(program))
     interpreter = Interpreter(program)
-    expert_eps = _episodes(program, config, "expert", config.expert_dir)
-    random_eps = _episodes(program, config, "random", config.random_dir)
+    expert_eps = verification_episodes(program, config, "expert")
+    random_eps = verification_episodes(program, config, "random")
     # An expert episode the environment calls a failure demonstrates nothing, nor does an episode
     # the environment solves on its first step (Panda can spawn the cube on its target): both are
     # left out of the rule, and counted in the report.
@@ -113,8 +228,8 @@ def verify(program: ir.Program, program_name: str, config: VerifyConfig, kernel:
     trivial = sum(_solved_at_once(ep) for ep in expert_eps + random_eps)
     expert_eps = [ep for ep in expert_eps if ep.env_success and not _solved_at_once(ep)]
     random_eps = [ep for ep in random_eps if not _solved_at_once(ep)]
-    expert = [score_episode(program, kernel, probe, ep) for ep in expert_eps]
-    random = [score_episode(program, kernel, probe, ep) for ep in random_eps]
+    expert = score_episodes(program, kernel, probe, expert_eps)
+    random = score_episodes(program, kernel, probe, random_eps)
     expert_rate = _rate([sc.complete for sc in expert])
     random_rate = _rate([sc.complete for sc in random])
     scores = expert + random
@@ -137,10 +252,12 @@ def verify(program: ir.Program, program_name: str, config: VerifyConfig, kernel:
     if random_eps and random_rate >= config.random_threshold:
         failures.append(f"random play completes the task in {random_rate:.0%} of episodes (must stay under {config.random_threshold:.0%}): the goal check is too easy")
     failures.extend(f"property '{p.name}' fails: {p.detail}" for p in properties if not p.passed)
+    failures.extend(_too_few(config, len(expert_eps), len(random_eps)))
     return VerifyReport(
         program_name, config.env_id, len(expert_eps), len(random_eps), expert_rate, random_rate, config, rows,
         episode_agreement, step_agreement, tuple(properties), tuple(failures), failed_demos, trivial,
     )
 
 
-__all__ = ["VerifyConfig", "VerifyReport", "format_report", "verify", "goal_probe", "score_episode"]
+__all__ = ["VerifyConfig", "VerifyReport", "episode_count", "format_report", "goal_probe", "score_episode", "score_episodes",
+           "verification_episodes", "verify"]

@@ -1,0 +1,132 @@
+"""The module template: what every generated kernel module holds besides its program's code.
+
+The runtime (carc/backend/runtime.py, a real module) is copied verbatim from its RUNTIME line;
+the entry points below are plain Python, identical for every program: they check input, own the
+scratch buffer and call the program's ``@njit`` functions.
+"""
+
+from __future__ import annotations
+
+from functools import cache
+from pathlib import Path
+
+RUNTIME_MARKER = "# ---- RUNTIME:"
+
+
+@cache
+def runtime_source() -> str:
+    """The runtime's text as generated modules hold it (read from the file, never imported here)."""
+    text = (Path(__file__).parent / "runtime.py").read_text(encoding="ascii")
+    start = text.index(RUNTIME_MARKER)
+    return text[start:].split("\n", 1)[1]
+
+
+# The plain-Python entry points (identical for every program; they only check input and own scratch).
+ENTRY_POINTS = '''
+def _scratch(h, w):
+    return np.zeros(8 * FLOAT_SLOTS + 8 * (INT_BASE + RUN_TABLES * h * w) + MASK_BYTES * h * (((w + LANES - 1) // LANES) * LANES), np.uint8)
+
+
+_SC = _scratch(0, 0)
+
+
+def _grow(h, w):
+    global _SC
+    bigger = _scratch(h, w)
+    if bigger.shape[0] <= _SC.shape[0]:
+        raise ValueError("internal error: the scratch buffer does not fit the frame")
+    _SC = bigger
+
+
+def _frame(frame, ndim):
+    if not isinstance(frame, np.ndarray):
+        raise ValueError("frames are uint8 arrays of shape (H, W, 3), got a non-array: " + repr(frame)[:80])
+    if frame.dtype != np.uint8 or frame.ndim != ndim or frame.shape[ndim - 1] != 3:
+        raise ValueError("frames are uint8 arrays of shape (H, W, 3), got " + str(frame.dtype) + " " + str(frame.shape))
+    if frame.shape[ndim - 3] > MAX_SIDE or frame.shape[ndim - 2] > MAX_SIDE:
+        raise ValueError("frame " + str(frame.shape) + " is larger than " + str(MAX_SIDE) + " pixels on a side")
+    if not frame.flags.c_contiguous or not frame.flags.writeable:
+        frame = np.array(frame, dtype=np.uint8, order="C")
+    return frame
+
+
+def _array(value, what, dtype, ndim):
+    if not isinstance(value, np.ndarray) or value.dtype != dtype or value.ndim != ndim:
+        raise ValueError(what + " must be a " + str(ndim) + "-d " + str(np.dtype(dtype)) + " array")
+    if not value.flags.writeable:
+        raise ValueError(what + " must be writeable")
+
+
+def _fail(code, shape, nstate):
+    if code == -2:
+        raise ValueError("frames are uint8 arrays of shape (H, W, 3) with sides at most " + str(MAX_SIDE) + ", got " + str(shape))
+    if code == -3:
+        raise ValueError("a state row has " + str(NSTATE) + " slots, got " + str(nstate) + " (use new_state)")
+    if code == -5:
+        raise ValueError("frames, states, rewards_out and events_out must have the same length")
+    _grow(shape[-3], shape[-2])
+
+
+def new_state(n=1, tile=None):
+    """An (n, NSTATE) float64 state array for n environments; tile: grid cell size, 1 to MAX_TILE pixels."""
+    if tile is not None and not 1 <= tile <= MAX_TILE:
+        raise ValueError("tile must be a size from 1 to " + str(MAX_TILE) + " pixels, not " + repr(tile))
+    state = np.zeros((n, NSTATE), np.float64)
+    state[:, 2] = DEFAULT_TILE if tile is None else tile
+    return state
+
+
+def step(frame, state):
+    """Reward for arriving at frame, and the last sub-task completed (-1 if none)."""
+    try:
+        result = _step1(frame, state, _SC)
+    except TypeError:
+        frame = _frame(frame, 3)
+        _array(state, "a state row", np.float64, 1)
+        result = _step1(frame, state, _SC)
+    while result[1] < -1:
+        _fail(result[1], frame.shape, state.shape[0])
+        result = _step1(frame, state, _SC)
+    return result
+
+
+def reset(frame, state):
+    """Start an episode on frame: progress, latched values and the shaping potential."""
+    try:
+        code = _reset1(frame, state, _SC)
+    except TypeError:
+        frame = _frame(frame, 3)
+        _array(state, "a state row", np.float64, 1)
+        code = _reset1(frame, state, _SC)
+    while code < 0:
+        _fail(code, frame.shape, state.shape[0])
+        code = _reset1(frame, state, _SC)
+
+
+def step_batch(frames, states, rewards_out, events_out):
+    """step for N environments in one call: frames (N, H, W, 3), states (N, NSTATE)."""
+    try:
+        code = _step_batch(frames, states, rewards_out, events_out, _SC)
+    except TypeError:
+        frames = _frame(frames, 4)
+        _array(states, "states", np.float64, 2)
+        _array(rewards_out, "rewards_out", np.float64, 1)
+        _array(events_out, "events_out", np.int64, 1)
+        code = _step_batch(frames, states, rewards_out, events_out, _SC)
+    while code < 0:
+        _fail(code, frames.shape, states.shape[-1])
+        code = _step_batch(frames, states, rewards_out, events_out, _SC)
+
+
+def reset_batch(frames, states):
+    """reset for N environments in one call."""
+    try:
+        code = _reset_batch(frames, states, _SC)
+    except TypeError:
+        frames = _frame(frames, 4)
+        _array(states, "states", np.float64, 2)
+        code = _reset_batch(frames, states, _SC)
+    while code < 0:
+        _fail(code, frames.shape, states.shape[-1])
+        code = _reset_batch(frames, states, _SC)
+'''

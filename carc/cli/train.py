@@ -1,0 +1,140 @@
+"""`carc train` and `carc compare`: PPO on an env rewarded by a program, over seeds and conditions.
+
+carc train PROGRAM --env ID --steps N --seeds K [--mode env|both|carc] [--out DIR] [--ray ADDR] [--workers W]
+carc compare PROGRAM --env ID --seeds K --steps N --out DIR [--modes env,both]
+
+Runs go to parallel local worker processes (``--workers``, default 2) or to Ray (``--ray local``
+starts a local instance with ``--workers`` CPUs; ``--ray auto`` or ``--ray ADDRESS`` joins a running
+cluster). Progress shows on stderr. `train` leaves one folder per run in --out; `compare` puts the
+runs in DIR/runs and writes DIR/curves.png, curves.csv, table.md and runs.json.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib.util
+import json
+import sys
+from dataclasses import replace
+from pathlib import Path
+from typing import Any
+
+from carc.cli.common import Subparsers, UsageError, add_command, emit_json, positive
+from carc.train.config import MODE_TITLES, MODES, POLICIES, ConfigError, PPOConfig, TrainConfig
+
+DEFAULT_WORKERS = 2
+
+
+def _modes(text: str) -> tuple[str, ...]:
+    modes = tuple(m.strip() for m in text.split(",") if m.strip())
+    bad = [m for m in modes if m not in MODES]
+    if bad or not modes:
+        raise argparse.ArgumentTypeError(f"conditions are a comma-separated list of {', '.join(MODES)}, not {text!r}")
+    return tuple(dict.fromkeys(modes))
+
+
+def _configs(args: argparse.Namespace, modes: tuple[str, ...], runs_out: Path) -> list[TrainConfig]:
+    """One config per (condition, seed): the same hyperparameters, seeds and budget for all."""
+    try:
+        ppo = PPOConfig(n_envs=args.n_envs, n_steps=args.n_steps, batch_size=args.batch_size, learning_rate=args.lr, ent_coef=args.ent_coef)
+        base = TrainConfig(program=args.program, env_id=args.env, steps=args.steps, policy=args.policy, ppo=ppo,
+                           eval_every=args.eval_every, eval_episodes=args.eval_episodes, out=str(runs_out))
+        return [replace(base, mode=mode, seed=args.seed + k) for mode in modes for k in range(args.seeds)]
+    except ConfigError as err:
+        raise UsageError(str(err)) from None
+
+
+def _check_inputs(configs: list[TrainConfig]) -> None:
+    """Fail early, in the parent, on a program that does not compile or an env that cannot give its frames."""
+    from carc.api import compile_file
+    from carc.envs.base import FrameError
+    from carc.train.envs import warm_up
+
+    program = compile_file(configs[0].program).program
+    for config in {c.mode: c for c in configs}.values():
+        try:
+            warm_up(config, program.tile)
+        except (FrameError, ConfigError) as err:
+            raise UsageError(str(err)) from None
+
+
+def _run(args: argparse.Namespace, modes: tuple[str, ...], runs_out: Path) -> list[Any]:
+    from carc.train.sweep import SweepError, run_sweep
+
+    configs = _configs(args, modes, runs_out)
+    if args.ray is not None and importlib.util.find_spec("ray") is None:
+        raise UsageError("--ray needs the ray package: pip install 'carc[ray]'")
+    _check_inputs(configs)
+    try:
+        return run_sweep(configs, workers=args.workers, ray_address=args.ray, progress=None if args.json else sys.stderr)
+    except SweepError as err:
+        raise TrainFailed(str(err)) from None
+
+
+class TrainFailed(Exception):
+    """A run failed in its worker."""
+
+
+def cmd_train(args: argparse.Namespace) -> int:
+    try:
+        results = _run(args, (args.mode,), Path(args.out))
+    except TrainFailed as err:
+        print(f"carc: {err}", file=sys.stderr)
+        return 1
+    if args.json:
+        emit_json({"ok": True, "runs": [r.to_json() for r in results]})
+        return 0
+    for r in results:
+        print(f"{r.name}: final eval success {r.final_success:.2f}, {r.steps:,} env steps in {r.wall_s:.0f} s ({r.steps_per_s:,.0f} steps/s) -> {r.run_dir}")
+    return 0
+
+
+def cmd_compare(args: argparse.Namespace) -> int:
+    from carc.train.curves import write_comparison
+
+    try:
+        results = _run(args, args.modes, Path(args.out) / "runs")
+    except TrainFailed as err:
+        print(f"carc: {err}", file=sys.stderr)
+        return 1
+    out = Path(args.out)
+    title = f"{args.env}: {Path(args.program).name}, {args.seeds} seeds"
+    table = write_comparison(out, results, title)
+    from carc.core.files import write_text_atomic
+
+    write_text_atomic(out / "runs.json", json.dumps([r.to_json() for r in results], indent=1) + "\n")
+    if args.json:
+        emit_json({"ok": True, "out": str(out), "table": table, "runs": [r.to_json() for r in results]})
+    else:
+        print(table)
+        print(f"wrote {out / 'curves.png'}, {out / 'curves.csv'}, {out / 'table.md'}")
+    return 0
+
+
+def _common(p: argparse.ArgumentParser, out_default: str | None) -> None:
+    p.add_argument("program", metavar="PROGRAM", help="a .car reward program")
+    p.add_argument("--env", required=True, metavar="ID", help="Gymnasium env id, e.g. MiniGrid-DoorKey-8x8-v0")
+    p.add_argument("--steps", type=positive, required=True, metavar="N", help="env steps per run")
+    p.add_argument("--seeds", type=positive, default=1, metavar="K", help="runs per condition, seeds SEED..SEED+K-1")
+    p.add_argument("--seed", type=int, default=0, metavar="SEED", help="first seed (default 0)")
+    p.add_argument("--out", default=out_default, required=out_default is None, metavar="DIR", help="folder for the runs")
+    p.add_argument("--workers", type=positive, default=DEFAULT_WORKERS, metavar="W", help="runs at once (local processes or Ray CPUs)")
+    p.add_argument("--ray", default=None, metavar="ADDR", help="run on Ray: 'local' starts a local instance; 'auto' or HOST:PORT joins a cluster")
+    p.add_argument("--policy", choices=POLICIES, default="mlp", help="MiniGrid policy network on the symbolic view (default mlp)")
+    defaults = PPOConfig()
+    p.add_argument("--n-envs", type=positive, default=defaults.n_envs, help="PPO: envs per run")
+    p.add_argument("--n-steps", type=positive, default=defaults.n_steps, help="PPO: steps per env per rollout")
+    p.add_argument("--batch-size", type=positive, default=defaults.batch_size, help="PPO: minibatch size")
+    p.add_argument("--lr", type=float, default=defaults.learning_rate, help="PPO: learning rate")
+    p.add_argument("--ent-coef", type=float, default=defaults.ent_coef, help="PPO: entropy coefficient")
+    p.add_argument("--eval-every", type=positive, default=TrainConfig.eval_every, metavar="N", help="env steps between evaluations")
+    p.add_argument("--eval-episodes", type=positive, default=TrainConfig.eval_episodes, metavar="N", help="episodes per evaluation")
+
+
+def register(sub: Subparsers) -> None:
+    p = add_command(sub, "train", cmd_train, "train PPO with a program's reward (stable-baselines3), seeds in parallel")
+    _common(p, "runs")
+    p.add_argument("--mode", choices=MODES, default="both", help="; ".join(f"{m}: {t}" for m, t in MODE_TITLES.items()) + " (default both)")
+    p = add_command(sub, "compare", cmd_compare, "train each condition over seeds; write curves.png, curves.csv and a table")
+    _common(p, None)
+    p.add_argument("--modes", type=_modes, default=MODES, metavar="LIST", help="conditions, comma-separated (default env,both,carc)")

@@ -1,0 +1,1 @@
+"""Training: configs, runs, sweeps over seeds and conditions (local processes or Ray), curves."""

@@ -1,0 +1,124 @@
+"""The bundled examples and the stdlib helpers they are written with.
+
+Every example checks and its generated kernel source passes the whitelist (a numba compile is left
+to the slow test: it takes seconds per program); every env carc has an expert for has an example;
+the MiniGrid shape helpers tell every kind of object apart at tiles 8, 16 and 32 on MiniGrid's own
+renders; the Panda "on the target" helpers answer as their geometry says on drawn frames; and,
+slow, each example passes `carc verify` on a few recorded episodes of each env it is for.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import sys
+from pathlib import Path
+from types import ModuleType
+
+import numpy as np
+import pytest
+
+from carc.api import check_file, check_text
+from carc.backend.codegen import generate
+from carc.backend.srccheck import check_generated_source
+from carc.interpreter import Interpreter
+
+ROOT = Path(__file__).resolve().parent.parent
+EXAMPLES = sorted(p for p in (ROOT / "examples").rglob("*.car") if "transcripts" not in p.parts)
+
+# The example program for every env that carc has an expert for (one program may serve several).
+EXAMPLE_FOR_ENV = {
+    "MiniGrid-DoorKey-5x5-v0": "minigrid/doorkey.car",
+    "MiniGrid-DoorKey-6x6-v0": "minigrid/doorkey.car",
+    "MiniGrid-DoorKey-8x8-v0": "minigrid/doorkey.car",
+    "MiniGrid-DoorKey-16x16-v0": "minigrid/doorkey.car",
+    "MiniGrid-Unlock-v0": "minigrid/unlock.car",
+    "MiniGrid-UnlockPickup-v0": "minigrid/blockedunlockpickup.car",
+    "MiniGrid-BlockedUnlockPickup-v0": "minigrid/blockedunlockpickup.car",
+    "MiniGrid-KeyCorridorS3R1-v0": "minigrid/keycorridor.car",
+    "MiniGrid-KeyCorridorS3R2-v0": "minigrid/keycorridor.car",
+    "MiniGrid-KeyCorridorS3R3-v0": "minigrid/keycorridor.car",
+    "PandaReach-v3": "panda/reach.car",
+    "PandaPush-v3": "panda/push.car",
+    "PandaPickAndPlace-v3": "panda/pickandplace.car",
+    "PandaSlide-v3": "panda/slide.car",
+}
+
+
+def _script(name: str) -> ModuleType:
+    spec = importlib.util.spec_from_file_location(name, ROOT / "scripts" / f"{name}.py")
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[name] = module  # dataclasses look their module up while the class is made
+    spec.loader.exec_module(module)
+    return module
+
+
+@pytest.mark.parametrize("path", EXAMPLES, ids=[str(p.relative_to(ROOT / "examples")) for p in EXAMPLES])
+def test_example_checks_and_generates_whitelisted_source(path: Path) -> None:
+    program = check_file(path)
+    assert program.subtasks, "an example has at least one sub-task"
+    check_generated_source(generate(program))
+
+
+def test_every_env_with_an_expert_has_an_example() -> None:
+    for env_id, example in EXAMPLE_FOR_ENV.items():
+        assert (ROOT / "examples" / example).is_file(), f"{env_id}: {example} is missing"
+    assert {p.relative_to(ROOT / "examples").as_posix() for p in EXAMPLES} >= set(EXAMPLE_FOR_ENV.values())
+
+
+def test_minigrid_shape_helpers_tell_every_object_apart_at_tiles_8_16_32() -> None:
+    measure = _script("measure_minigrid_objects")
+    assert measure.shape_errors((8, 16, 32)) == [
+        f"{kind} grey tile {tile} {light} dir 0: seen as nothing"
+        for tile, kinds in ((8, ("ball", "box")), (32, ("box",)))
+        for light in ("plain", "lit")
+        for kind in kinds
+    ]
+
+
+def _holds(source: str, frames: list[np.ndarray]) -> list[bool]:
+    """Whether the one sub-task's predicate holds on each frame (start values from the first)."""
+    interpreter = Interpreter(check_text(source, "<test>"))
+    state = interpreter.new_state(1)[0]
+    interpreter.reset(frames[0], state)
+    predicate = interpreter.program.subtasks[0].predicate
+    return [bool(interpreter.evaluate(f, state)[predicate]) for f in frames]
+
+
+def _panda_frame(cube: tuple[int, int] | None, target: tuple[int, int] | None, fingers: tuple[int, int] | None = None) -> np.ndarray:
+    """An 84x84 frame with a 6x6 cube, a 4x4 target and a 3x6 pair of fingers in carc's colours."""
+    frame = np.full((84, 84, 3), 210, np.uint8)
+    for where, size, colour in ((target, (4, 4), (199, 21, 21)), (cube, (6, 6), (21, 199, 21)), (fingers, (3, 6), (15, 15, 137))):
+        if where is not None:
+            x, y = where
+            frame[y : y + size[1], x : x + size[0]] = colour
+    return frame
+
+
+def test_object_on_target_uses_the_target_size_and_an_ellipse() -> None:
+    source = 'program p "p" observe rgb use panda subtask s "s" bonus 1 : object_on_target(cube)'
+    start = _panda_frame((10, 10), (40, 40))
+    # the target is 4 px across: the ellipse reaches 9 px across and 6 px up or down from its spot
+    on, across, far_across, far_down = (_panda_frame((39, 39), None), _panda_frame((45, 39), None),
+                                        _panda_frame((50, 39), None), _panda_frame((39, 48), None))
+    assert _holds(source, [start, on, across, far_across, far_down]) == [False, True, True, False, False]
+
+
+def test_fingers_at_target_reads_the_fingertips() -> None:
+    source = 'program p "p" observe rgb use panda subtask s "s" bonus 1 : fingers_at_target()'
+    start = _panda_frame((10, 60), (40, 40), (10, 10))
+    tips_on = _panda_frame((10, 60), (40, 40), (40, 36))  # fingertips (the fingers' bottom) at the spot
+    tips_far = _panda_frame((10, 60), (40, 40), (40, 20))
+    assert _holds(source, [start, tips_on, tips_far]) == [False, True, False]
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("env_id", sorted(EXAMPLE_FOR_ENV))
+def test_example_verifies_on_a_few_episodes(env_id: str, tmp_path: Path) -> None:
+    from carc.verify.scoring import VerifyConfig, verify
+
+    example = ROOT / "examples" / EXAMPLE_FOR_ENV[env_id]
+    config = VerifyConfig(env_id=env_id, episodes=5, property_examples=10, counterexample_dir=tmp_path, min_random_episodes=3)
+    report = verify(check_file(example), str(example), config)
+    assert report.expert_complete_rate == 1.0, report.failures
+    assert report.random_complete_rate <= 0.4, report.failures

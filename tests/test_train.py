@@ -1,0 +1,226 @@
+"""Training: configs validated early, the SB3 reward wrapper across auto-resets, honest returns,
+a tiny PPO run's outputs, sweeps on local processes and on a local Ray instance, curves, CLI."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import replace
+from pathlib import Path
+
+import gymnasium as gym
+import numpy as np
+import pytest
+from stable_baselines3.common.monitor import Monitor
+from stable_baselines3.common.vec_env import DummyVecEnv
+
+from carc.api import compile_file
+from carc.cli.main import main
+from carc.envs.minigrid import MiniGridExpert, make_minigrid_env
+from carc.envs.sb3 import CarcVecReward
+from carc.envs.wrapper import CarcReward, ProgramFrames
+from carc.ir.layout import PROGRESS
+from carc.train.config import ConfigError, PPOConfig, TrainConfig
+from carc.train.curves import condition_curves, format_table, table_rows, write_comparison
+from carc.train.envs import EnvSuccess, SymbolicView
+from carc.train.runner import RunResult, train_one
+from carc.train.sweep import run_sweep
+
+DOORKEY = "examples/minigrid/doorkey.car"
+ENV = "MiniGrid-DoorKey-5x5-v0"
+TINY_PPO = PPOConfig(n_envs=2, n_steps=64, batch_size=64, n_epochs=1)
+
+
+def tiny(out: Path, **changes: object) -> TrainConfig:
+    base = TrainConfig(program=DOORKEY, env_id=ENV, steps=256, ppo=TINY_PPO, eval_every=128, eval_episodes=2, out=str(out))
+    return replace(base, **changes)  # type: ignore[arg-type]
+
+
+# ---- configs ------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(("changes", "message"), [
+    ({"steps": 0}, "steps: 0 is not a positive number of env steps"),
+    ({"mode": "add"}, "mode: 'add' is not one of env, both, carc"),
+    ({"seed": -1}, "seed: -1 is not an integer"),
+    ({"policy": "lstm"}, "policy: 'lstm' is not one of mlp, cnn"),
+    ({"eval_episodes": 0}, "eval_episodes: 0 is not a positive integer"),
+])
+def test_bad_config_values_name_the_field_and_value(changes: dict, message: str) -> None:
+    with pytest.raises(ConfigError, match="^" + message.replace("(", r"\(")):
+        tiny(Path("unused"), **changes)
+
+
+@pytest.mark.parametrize(("changes", "message"), [
+    ({"gamma": 1.5}, r"ppo.gamma: 1.5 is not a number in \(0, 1\]"),
+    ({"learning_rate": float("nan")}, "ppo.learning_rate: nan is not a positive number"),
+    ({"batch_size": 100}, "ppo.batch_size: 100 is not a divisor of n_envs \\* n_steps = 2048"),
+])
+def test_bad_ppo_values_name_the_field_and_value(changes: dict, message: str) -> None:
+    with pytest.raises(ConfigError, match=message):
+        PPOConfig(**changes)
+
+
+def test_config_round_trips_through_json_and_refuses_unknown_fields() -> None:
+    config = tiny(Path("out"), seed=4, mode="carc")
+    assert TrainConfig.from_json(json.loads(json.dumps(config.to_json()))) == config
+    with pytest.raises(ConfigError, match="config: \\['learning_rate'\\]"):
+        TrainConfig.from_json({**config.to_json(), "learning_rate": 1.0})
+    assert config.run_name(0.0) == "MiniGrid-DoorKey-5x5-v0-carc-s4-19700101T000000"
+
+
+# ---- the SB3 wrapper ------------------------------------------------------------------------------
+
+
+def expert_actions(seed: int) -> list[int]:
+    env = make_minigrid_env(ENV)
+    obs, _ = env.reset(seed=seed)
+    expert = MiniGridExpert(env)
+    actions = []
+    while True:
+        actions.append(expert.act(obs))
+        obs, _, terminated, truncated, _ = env.step(actions[-1])
+        if terminated or truncated:
+            return actions
+
+
+def sb3_env() -> gym.Env:
+    return ProgramFrames(SymbolicView(Monitor(EnvSuccess(gym.make(ENV)))), 8)
+
+
+def test_sb3_wrapper_scores_terminal_frames_and_restarts_on_the_new_episode() -> None:
+    """Env 0 plays the expert's episode; SB3 auto-resets it. The terminal step pays the goal bonus,
+    the kernel restarts on the new episode's first frame, and returns logged are the env's own."""
+    compiled = compile_file(DOORKEY)
+    venv = CarcVecReward(DummyVecEnv([sb3_env, sb3_env]), compiled.program, compiled.kernel, replace=False)
+    venv.seed(11)
+    venv.reset()
+    actions = expert_actions(11)
+    single = CarcReward(gym.make(ENV), DOORKEY, mode="add")
+    single.reset(seed=11)
+    for action in actions:
+        _, rewards, dones, infos = venv.step(np.array([action, 1]))
+        _, expected, *_ = single.step(action)
+        assert rewards[0] == pytest.approx(float(expected), abs=1e-5)
+        assert "carc_frame" not in infos[0]
+    assert dones[0] and not dones[1]
+    assert infos[0]["carc"]["event"] == "at_goal" and infos[0]["is_success"]
+    assert infos[0]["carc_episode"] == {"got_key": True, "opened": True, "at_goal": True}
+    assert infos[0]["episode"]["r"] == pytest.approx(1 - 0.9 * len(actions) / 250, abs=1e-5)  # MiniGrid's own return
+    assert venv.states[0, PROGRESS] == 0
+    single.reset()  # the new episode, as SB3's auto-reset drew it
+    _, rewards, _, _ = venv.step(np.array([2, 1]))
+    assert rewards[0] == pytest.approx(float(single.step(2)[1]), abs=1e-5)
+
+
+def test_sb3_wrapper_needs_program_frames() -> None:
+    compiled = compile_file(DOORKEY)
+    with pytest.raises(ValueError, match="ProgramFrames"):
+        CarcVecReward(DummyVecEnv([lambda: SymbolicView(gym.make(ENV))]), compiled.program, compiled.kernel).reset()
+
+
+# ---- runs ---------------------------------------------------------------------------------------------
+
+
+def test_a_tiny_run_writes_its_folder(tmp_path: Path) -> None:
+    result = train_one(tiny(tmp_path, mode="both", steps=512, eval_every=256))
+    run = Path(result.run_dir)
+    assert run.parent == tmp_path and run.name.startswith("MiniGrid-DoorKey-5x5-v0-both-s0-")
+    meta = json.loads((run / "run.json").read_text())
+    assert meta["config"]["mode"] == "both" and meta["env_steps"] == result.steps >= 512
+    assert len(meta["program_hash"]) == 64 and len(meta["kernel_sha256"]) == 64 and meta["carc_version"]
+    assert meta["env_steps_per_s"] > 0 and meta["wall_s"] > 0
+    assert (run / "policy.zip").stat().st_size > 0
+    assert result.eval_steps == (256, 512) and all(0 <= s <= 1 for s in result.eval_success)
+    assert (run / "eval.csv").read_text().splitlines()[0] == "steps,success_rate,mean_return"
+    header = (run / "train_curve.csv").read_text().splitlines()[0].split(",")
+    assert {"steps", "success_rate", "return", "subtask/got_key", "subtask/opened", "subtask/at_goal"} <= set(header)
+    tags = _tensorboard_tags(run / "tb")
+    assert {"carc/success_rate", "carc/return", "carc/subtask/got_key", "rollout/ep_rew_mean", "eval/success_rate"} <= tags
+
+
+def _tensorboard_tags(folder: Path) -> set[str]:
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+    tags: set[str] = set()
+    for events in folder.rglob("events.out.tfevents.*"):
+        accumulator = EventAccumulator(str(events))
+        accumulator.Reload()
+        tags |= set(accumulator.Tags()["scalars"])
+    return tags
+
+
+def test_two_seeds_on_local_worker_processes(tmp_path: Path) -> None:
+    configs = [tiny(tmp_path, seed=s, mode="env") for s in (0, 1)]
+    results = run_sweep(configs, workers=2)
+    assert [r.seed for r in results] == [0, 1] and all(Path(r.run_dir, "run.json").is_file() for r in results)
+
+
+def test_two_seeds_on_a_local_ray_instance(tmp_path: Path) -> None:
+    configs = [tiny(tmp_path, seed=s) for s in (0, 1)]
+    results = run_sweep(configs, workers=2, ray_address="local")
+    assert [r.seed for r in results] == [0, 1] and [r.mode for r in results] == ["both", "both"]
+    assert all(json.loads(Path(r.run_dir, "run.json").read_text())["env_steps"] >= 256 for r in results)
+
+
+# ---- curves and the table ------------------------------------------------------------------------------
+
+
+def _result(mode: str, seed: int, success: tuple[float, ...]) -> RunResult:
+    steps = tuple(100 * (k + 1) for k in range(len(success)))
+    return RunResult(f"r-{mode}-{seed}", "/nowhere", mode, seed, steps[-1], 1.0, 100.0, steps, success, steps, success)
+
+
+def test_table_gives_steps_to_80_percent_and_final_success(tmp_path: Path) -> None:
+    results = [_result("env", 0, (0.0, 0.1, 0.2)), _result("env", 1, (0.0, 0.0, 0.1)),
+               _result("both", 0, (0.5, 0.9, 1.0)), _result("both", 1, (0.3, 0.7, 0.8))]
+    rows = table_rows(condition_curves(results))
+    assert [r["condition"] for r in rows] == ["env", "both"]
+    assert rows[0]["steps_to_80"] is None and rows[1]["steps_to_80"] == 200  # mean (0.9 + 0.7) / 2 = 0.8
+    assert rows[1]["final_success_mean"] == 0.9 and rows[1]["seeds_reaching_80"] == 2
+    table = format_table(rows)
+    assert "| env | env reward | 2 | not reached | 0/2 | 0.15 [0.10, 0.20] |" in table
+    assert "| both | env + carc reward | 2 | 200 | 2/2 | 0.90 [0.80, 1.00] |" in table
+    write_comparison(tmp_path, results, "test")
+    assert (tmp_path / "curves.png").read_bytes()[:4] == b"\x89PNG"
+    assert (tmp_path / "curves.csv").read_text().splitlines()[1].startswith("env,100,0.0,0.0,0.0")
+
+
+# ---- the command line -------------------------------------------------------------------------------
+
+
+def test_compare_cli_writes_plot_csv_and_table(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    code = main(["compare", DOORKEY, "--env", ENV, "--seeds", "1", "--steps", "128", "--modes", "env,both", "--workers", "1",
+                 "--n-envs", "2", "--n-steps", "64", "--batch-size", "64", "--eval-every", "128", "--eval-episodes", "2", "--out", str(tmp_path)])
+    assert code == 0
+    assert {"curves.png", "curves.csv", "table.md", "runs.json"} <= {p.name for p in tmp_path.iterdir()}
+    out = capsys.readouterr().out
+    assert "| env | env reward | 1 |" in out and "| both | env + carc reward | 1 |" in out
+
+
+@pytest.mark.parametrize(("argv", "message"), [
+    (["train", DOORKEY, "--env", ENV, "--steps", "100", "--lr", "-1"], "ppo.learning_rate: -1.0 is not a positive number"),
+    (["train", DOORKEY, "--env", ENV, "--steps", "100", "--batch-size", "7"], "ppo.batch_size: 7 is not a divisor"),
+    (["compare", DOORKEY, "--env", ENV, "--steps", "100", "--out", "x", "--modes", "env,add"], "conditions are a comma-separated list"),
+    (["train", "missing.car", "--env", ENV, "--steps", "100"], "missing.car"),
+    (["train", DOORKEY, "--env", "CartPole-v1", "--steps", "100", "--policy", "cnn"], "policy: 'cnn' is for MiniGrid"),
+])
+def test_cli_refuses_bad_input_with_exit_2(argv: list[str], message: str, capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
+    with pytest.raises(SystemExit) as exit_info:
+        main([*argv, *(["--out", str(tmp_path)] if argv[0] == "train" else [])])
+    assert exit_info.value.code == 2
+    assert message in capsys.readouterr().err
+
+
+@pytest.mark.slow
+def test_demo_ends_with_a_training_comparison(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["demo", "--episodes", "3", "--train-steps", "2048", "--out", str(tmp_path)]) == 0
+    out = capsys.readouterr().out
+    assert "| env | env reward | 2 |" in out and "| both | env + carc reward | 2 |" in out
+    assert (tmp_path / "curves.png").is_file() and len(list((tmp_path / "runs").iterdir())) == 4
+
+
+@pytest.mark.slow
+def test_a_panda_run_trains_on_the_state_with_the_programs_frames(tmp_path: Path) -> None:
+    config = TrainConfig(program="examples/panda/push.car", env_id="PandaPush-v3", steps=128, mode="both", ppo=TINY_PPO, eval_every=128, eval_episodes=2, out=str(tmp_path))
+    result = train_one(config)
+    assert result.steps >= 128 and json.loads(Path(result.run_dir, "run.json").read_text())["program_name"] == "push"
