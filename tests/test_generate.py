@@ -23,7 +23,7 @@ from carc.generate.feedback import extract_program, verification_feedback
 from carc.generate.images import decode_png, pixel_digest
 from carc.generate.messages import ChatRequest, Message
 from carc.generate.prompt import EXAMPLE_TASKS, TaskFacts, first_messages, system_text, worked_examples
-from carc.generate.run import bundled_transcript, task_facts
+from carc.generate.run import RERECORD, bundled_transcript, task_facts
 from carc.generate.scripted import Scripted, ScriptedServer
 from carc.generate.settings import GenerateSettings
 from carc.generate.transcript import TranscriptError, load_transcript
@@ -53,13 +53,20 @@ def test_card_carries_the_grammar_types_and_keywords() -> None:
     assert "let box = ..." in card  # the clash the issue saw a model make
 
 
-@pytest.mark.parametrize("env_id", ["MiniGrid-DoorKey-5x5-v0", "MiniGrid-DoorKey-8x8-v0", "MiniGrid-Unlock-v0",
-                                    "MiniGrid-UnlockPickup-v0", "MiniGrid-KeyCorridorS3R2-v0", "PandaPush-v3"])
+def test_every_bundled_example_is_registered_with_its_task() -> None:
+    root = Path(__file__).resolve().parent.parent / "examples"
+    bundled = {str(p.relative_to(root)) for p in root.rglob("*.car") if p.parent.name not in ("wrong",) and "transcripts" not in p.parts}
+    assert bundled == {path for path, _ in EXAMPLE_TASKS}
+
+
+@pytest.mark.parametrize("env_id", ["MiniGrid-DoorKey-5x5-v0", "MiniGrid-DoorKey-8x8-v0", "MiniGrid-Unlock-v0", "MiniGrid-UnlockPickup-v0",
+                                    "MiniGrid-KeyCorridorS3R2-v0", "MiniGrid-BlockedUnlockPickup-v0", "PandaPush-v3", "PandaReach-v3"])
 def test_worked_examples_never_show_the_task_itself(env_id: str) -> None:
     shown = [path for path, _ in worked_examples(env_id)]
     assert 1 <= len(shown) <= 2
     own = [path for path, prefix in EXAMPLE_TASKS if env_id.startswith(prefix)]
     text = system_text(TaskFacts(env_id, None, None))
+    assert len(own) == 1
     for path in own:
         assert path not in shown
         assert example_path(path).read_text().strip() not in text
@@ -135,7 +142,7 @@ def test_bundled_transcript_matches_what_carc_asks_today() -> None:
     facts = task_facts(settings, recorded.header["task"], recorded.header["tile"])
     first = first_messages(facts, recorded.images["start"], recorded.images["goal"])
     request = ChatRequest(settings.model, first, settings.temperature, settings.max_tokens)
-    assert request.digest == recorded.exchanges[0].digest
+    assert request.digest == recorded.exchanges[0].digest, f"the prompt changed: re-record with `{RERECORD}`"
 
 
 def test_transcript_damage_is_refused(tmp_path: Path) -> None:

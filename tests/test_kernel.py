@@ -65,7 +65,7 @@ subtask s_keep "uses every latch" bonus 0.125 :
   + x(start(center(g))) + y(start(center(g))) + width(start(bbox(bl))) + area(start(bl)) + start(distance(r, g))
   + start(manhattan(r, bl)) + x(start(cell(bl))) + y(start(cell(r))) + start(cells(distance(g, bl))) > 1000000
   or start(exists(r)) == start(near(r, bl, 2.5))
-shaping gamma 0.9 : flags * 0.001 + area(r) - 0.5 * distance(r, g)
+shaping gamma 0.9 : flags * 0.001 + area(r) - 0.5 * distance(r, g) + 0.01 * (left(r) + top(bl) - right(g) - bottom(bbox(r)))
 '''
 
 ARITH = '''

@@ -3,7 +3,6 @@ reserved word, positions of every diagnostic, and random damage to valid program
 
 from __future__ import annotations
 
-import time
 from pathlib import Path
 
 import pytest
@@ -19,14 +18,11 @@ from carc.lang.parser import RESERVED, parse_source, parse_text
 
 ROOT = Path(__file__).resolve().parent.parent
 HEAD = 'program p "d" observe rgb subtask s "d" bonus 1 : '
-FAST = 3.0  # seconds: generous for a loaded machine; a recursive pass would blow up long before
 
 
 def _reject(text: str | bytes) -> CarcError:
-    start = time.perf_counter()
     with pytest.raises(CarcError) as caught:
         parse_text(text, "t.car")
-    assert time.perf_counter() - start < FAST
     _assert_positions(caught.value.diagnostics)
     return caught.value
 

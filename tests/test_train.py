@@ -155,6 +155,7 @@ def test_two_seeds_on_local_worker_processes(tmp_path: Path) -> None:
     assert [r.seed for r in results] == [0, 1] and all(Path(r.run_dir, "run.json").is_file() for r in results)
 
 
+@pytest.mark.slow  # about 100 s on the 2 shared cores: Ray's start (10 s) and its workers' torch imports dominate
 def test_two_seeds_on_a_local_ray_instance(tmp_path: Path) -> None:
     configs = [tiny(tmp_path, seed=s) for s in (0, 1)]
     results = run_sweep(configs, workers=2, ray_address="local")

@@ -225,7 +225,8 @@ def host_access_facts(program: ir.Program, raw: bytes, name: str, compile_check:
         facts["compile"] = compile_in_subprocess(raw, name)
         if facts["compile"]["ok"]:
             c = facts["compile"]
-            summary += (f"; numba compiled it in {c['compile_seconds']:.2f} s (budget {COMPILE_BUDGET_S:g} s) and ran it with "
+            made = "loaded it (bounds-checked, cached by an earlier audit)" if c.get("cached") else "compiled it"
+            summary += (f"; numba {made} in {c['compile_seconds']:.2f} s (budget {COMPILE_BUDGET_S:g} s) and ran it with "
                         f"bounds checking on {c['frames_run']} edge-case frames: no index out of range, equal to the interpreter")
         else:
             facts["ok"] = False

@@ -1,16 +1,23 @@
 """The audit's compile check, in a fresh Python process: check, compile with numba's bounds
 checking on, and run the kernel against the interpreter on edge-case frames, killed after a budget.
 
+Bounds-checked kernels live in their own cache, ``<cache dir>/boundscheck`` (its own key, numba
+directory and signatures, checked like the main cache): numba's cache index does not record the
+bounds-checking flag, so they must never share a directory with ordinary kernels; kept there, a second
+audit of the same program loads its bounds-checked kernel instead of compiling it again.
+
 The parent sends the program text on stdin and reads one JSON line from stdout:
 ``python -m carc.audit.worker --compile-worker NAME`` (internal; use `carc audit`).
 """
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 from typing import Any
@@ -20,6 +27,7 @@ import numpy as np
 from carc import ir
 
 COMPILE_BUDGET_S = 60.0
+BOUNDSCHECK_DIR = "boundscheck"
 EDGE_SHADES = 8  # frames filled with each of the first shades of the program's colours
 
 
@@ -59,20 +67,33 @@ def edge_frames(program: ir.Program) -> list[np.ndarray]:
     return frames
 
 
+def _compile_checked(program: ir.Program, scope: contextlib.ExitStack) -> tuple[Any, str]:
+    """The bounds-checked kernel from the audit's own cache, or, when that cache cannot be used, from
+    a temporary one (removed when ``scope`` closes); and where it came from."""
+    from carc.backend.cache import CacheError, cache_root
+    from carc.backend.kernel import compile_program
+
+    try:
+        return compile_program(program, cache_dir=cache_root() / BOUNDSCHECK_DIR), f"bounds-checked kernels in {BOUNDSCHECK_DIR}/ of the kernel cache"
+    except CacheError:
+        temporary = Path(scope.enter_context(tempfile.TemporaryDirectory(prefix="carc-audit-")))
+        return compile_program(program, cache_dir=temporary), "a temporary cache directory (the kernel cache cannot be used)"
+
+
 def _compile_worker(name: str) -> None:
     """Subprocess side of `compile_in_subprocess`: source on stdin, one JSON line on stdout."""
-    import tempfile
-
     from carc.api import check_text
-    from carc.backend.kernel import compile_program
     from carc.interpreter import Interpreter
 
     raw = sys.stdin.buffer.read()
+    if os.environ.get("NUMBA_BOUNDSCHECK") != "1":  # never put unchecked code in the bounds-checked cache
+        print(json.dumps({"ok": False, "error": "the compile worker runs with NUMBA_BOUNDSCHECK=1 only (use carc audit)"}))
+        return
     try:
         program = check_text(raw, name)
-        with tempfile.TemporaryDirectory(prefix="carc-audit-") as cache:
+        with contextlib.ExitStack() as scope:
             started = time.perf_counter()
-            kernel = compile_program(program, cache_dir=Path(cache))
+            kernel, where = _compile_checked(program, scope)
             seconds = time.perf_counter() - started
             interpreter = Interpreter(program)
             frames = edge_frames(program)
@@ -83,8 +104,9 @@ def _compile_worker(name: str) -> None:
                 ours, theirs = interpreter.step(frame, states[0][0]), kernel.step(frame, states[1][0])
                 if (float(ours[0]), int(ours[1])) != (float(theirs[0]), int(theirs[1])):
                     raise AssertionError(f"kernel gave {theirs} where the interpreter gives {ours} on a {frame.shape} frame")
-        print(json.dumps({"ok": True, "compile_seconds": round(seconds, 4), "boundscheck": os.environ.get("NUMBA_BOUNDSCHECK") == "1",
-                          "frames_run": len(frames), "cache": "fresh (a temporary cache directory)"}))
+        loaded = sum(sum(f.stats.cache_hits.values()) for f in (kernel.module._step1, kernel.module._reset1)) > 0
+        print(json.dumps({"ok": True, "compile_seconds": round(seconds, 4), "boundscheck": True, "frames_run": len(frames), "cached": loaded,
+                          "cache": f"{where}: {'loaded (audited before)' if loaded else 'compiled now'}"}))
     except Exception as err:  # noqa: BLE001 - reported to the parent as a failed compile check
         print(json.dumps({"ok": False, "error": f"{type(err).__name__}: {str(err)[:300]}"}))
 

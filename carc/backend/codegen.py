@@ -46,7 +46,7 @@ from carc.ir.verifier import IDENTIFIER, verify_program
 
 __all__ = ["CODEGEN_VERSION", "IDENTIFIER", "generate"]
 
-CODEGEN_VERSION = "3"
+CODEGEN_VERSION = "4"
 MAX_TILE = int(LIMITS["max_tile"].cap)
 RUN_TABLES = 3  # int scratch tables of H * W entries when objects are asked for: runs, spans, parents
 

@@ -5,7 +5,7 @@ colours needed (``lo <= channel <= hi`` per channel: the exact interval form of 
 ``max |p - shade| <= tol``) and writes one bit per colour into a mask. A scan of the mask, a 64-bit
 word at a time (rows with no match are skipped whole; inside a row only the places where the mask
 value changes are visited), cuts each row into runs of equal mask value: whole-colour statistics
-(count, sums, bounds) add up per run, branch-free, for colours some ``pixels`` node reads, and the
+(count, sums, bounds) add up per run that has one of them, for colours some ``pixels`` node reads, and the
 runs of colours whose objects are asked for are recorded in raster order; the runtime's
 ``_objects`` joins them into 8-connected objects.
 """
@@ -175,21 +175,26 @@ def _emit_results(out: Out, program: ir.Program, plan: Plan, pix: list[int], obj
 
 
 def _emit_run(out: Out, indent: int, pix: list[int], obj: list[int], ib: int, end: str) -> None:
-    """The run [start, end] of row y with mask value prev ends (branch-free; a no-op for prev 0):
-    whole-colour statistics, and for object colours the run is recorded, packed as
-    (y, start, end, mask value). Writes stay below index ib + H * W: a run is recorded only if it
-    has an object colour, and a slot is written only while a later run is still to come."""
+    """The run [start, end] of row y with mask value prev ends (a no-op for prev 0): for object
+    colours the run is recorded (branch-free), packed as (y, start, end, mask value); whole-colour
+    statistics add up (branch-free inside one test of whether the run has any pixel colour: on real
+    frames most runs have none, so the test is predicted and the updates skipped). Writes stay below
+    index ib + H * W: a run is recorded only if it has an object colour, and a slot is written only
+    while a later run is still to come."""
     out(indent, f"ln = {end} - start + 1")
     if obj:
         objmask = sum(1 << c for c in obj)
         out(indent, f"iw[{ib} + nk] = (y << RUN_ROW_SHIFT) | (start << RUN_FIRST_SHIFT) | (({end}) << RUN_LAST_SHIFT) | prev")
         out(indent, f"nk += (prev & {objmask}) != 0")
+    if not pix:
+        return
+    out(indent, f"if prev & {sum(1 << c for c in pix)!r}:")
     for c in pix:
-        out(indent, f"t = (prev >> {c}) & 1")
-        out(indent, f"c{c}_y0 = y if (t != 0) & (c{c}_n == 0) else c{c}_y0")
-        out(indent, f"c{c}_y1 = y if t != 0 else c{c}_y1")
-        out(indent, f"c{c}_x0 = start if (t != 0) & (start < c{c}_x0) else c{c}_x0")
-        out(indent, f"c{c}_x1 = {end} if (t != 0) & ({end} > c{c}_x1) else c{c}_x1")
-        out(indent, f"c{c}_n += t * ln")
-        out(indent, f"c{c}_sx += t * (((start + {end}) * ln) // 2)")
-        out(indent, f"c{c}_sy += t * (y * ln)")
+        out(indent + 1, f"t = (prev >> {c}) & 1")
+        out(indent + 1, f"c{c}_y0 = y if (t != 0) & (c{c}_n == 0) else c{c}_y0")
+        out(indent + 1, f"c{c}_y1 = y if t != 0 else c{c}_y1")
+        out(indent + 1, f"c{c}_x0 = start if (t != 0) & (start < c{c}_x0) else c{c}_x0")
+        out(indent + 1, f"c{c}_x1 = {end} if (t != 0) & ({end} > c{c}_x1) else c{c}_x1")
+        out(indent + 1, f"c{c}_n += t * ln")
+        out(indent + 1, f"c{c}_sx += t * (((start + {end}) * ln) // 2)")
+        out(indent + 1, f"c{c}_sy += t * (y * ln)")

@@ -134,6 +134,11 @@ def _center(n: NodeCode) -> list[str]:
     return [f"{n.v[0]} = {g[1]} / {g[0]} if {g[0]} > 0.0 else 0.0", f"{n.v[1]} = {g[2]} / {g[0]} if {g[0]} > 0.0 else 0.0"]
 
 
+def _edge(k: int) -> Emitter:
+    """left, top, right, bottom: component k of the box."""
+    return lambda n: [f"{n.r} = {n.a[0][k]}"]
+
+
 def _distance(p: list[str], q: list[str]) -> str:
     return f"_distance({p[0]}, {p[1]}, {q[0]}, {q[1]})"
 
@@ -170,6 +175,7 @@ EMITTERS: dict[Op, Emitter] = {
     Op.WIDTH: lambda n: [f"{n.r} = _extent({n.a[0][0]}, {n.a[0][2]})"],
     Op.HEIGHT: lambda n: [f"{n.r} = _extent({n.a[0][1]}, {n.a[0][3]})"],
     Op.ASPECT: lambda n: [f"{n.r} = _aspect({n.a[0][0]}, {n.a[0][1]}, {n.a[0][2]}, {n.a[0][3]})"],
+    **{op: _edge(k) for k, op in enumerate((Op.LEFT, Op.TOP, Op.RIGHT, Op.BOTTOM))},
     Op.POINT: lambda n: [f"{n.v[0]} = {n.x[0]}", f"{n.v[1]} = {n.x[1]}"],
     Op.BOX: lambda n: [f"{n.v[k]} = {n.x[k]}" for k in range(4)],
     Op.X: lambda n: [f"{n.r} = {n.a[0][0]}"],

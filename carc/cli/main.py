@@ -72,6 +72,23 @@ def _is_input_error(err: Exception) -> bool:
     return isinstance(err, (TrajectoryError, EnvError, gymnasium.error.Error))
 
 
+# The optional dependencies, by top-level module, and the extra that installs each.
+EXTRA_OF_MODULE = {
+    "gymnasium": "envs", "minigrid": "envs", "tqdm": "envs", "hypothesis": "verify", "pybullet": "panda",
+    "panda_gym": "panda", "openai": "generate", "PIL": "generate", "torch": "train", "stable_baselines3": "train",
+    "tensorboard": "train", "matplotlib": "train", "rich": "train", "ray": "ray",
+}
+
+
+def _missing_extra(err: ModuleNotFoundError) -> str | None:
+    """The one-line advice for a command that needs an extra the install lacks, or None."""
+    module = (err.name or "").split(".")[0]
+    extra = EXTRA_OF_MODULE.get(module)
+    if extra is None:
+        return None
+    return f"this command needs the '{extra}' extra ({module} is not installed): pip install 'carc[{extra}]'"
+
+
 def _internal_error(err: Exception) -> int:
     if os.environ.get("CARC_DEBUG"):
         raise err
@@ -92,6 +109,11 @@ def _dispatch(args: argparse.Namespace) -> int:
         _fail_usage(str(err))
     except OSError:
         raise  # standard output gone or full, or a file the environment refused: main decides
+    except ModuleNotFoundError as err:
+        advice = _missing_extra(err)
+        if advice is None:
+            return _internal_error(err)
+        _fail_usage(advice)
     except Exception as err:  # noqa: BLE001 - inputs named on the command line, not carc bugs
         if not _is_input_error(err):
             return _internal_error(err)

@@ -126,7 +126,7 @@ def _is_barrier(obj: WorldObj | None, carrying: WorldObj | None) -> bool:
     """A locked door without its key, or an object lying in the way."""
     if obj is None:
         return False
-    if obj.type == "door":
+    if isinstance(obj, Door):
         return obj.is_locked and not _opens(obj, carrying)
     return obj.can_pickup()
 
@@ -137,7 +137,7 @@ def _enter_cost(obj: WorldObj | None, carrying: WorldObj | None, relaxed: bool) 
         return 1
     if obj.type in ("goal", "lava"):
         return None  # entering ends the episode: only ever a final target
-    if obj.type == "door" and not obj.is_open:
+    if isinstance(obj, Door) and not obj.is_open:
         if not obj.is_locked or _opens(obj, carrying):
             return 2  # toggle, then forward
     elif obj.can_overlap():
@@ -220,7 +220,7 @@ def _first_action(u: MiniGridEnv, path: list[tuple[int, Pose]], target: Target) 
         return target.action
     action, pose = path[0]
     obj = _get(u, pose[:2])
-    if action == FORWARD and obj is not None and obj.type == "door" and not obj.is_open:
+    if action == FORWARD and isinstance(obj, Door) and not obj.is_open:
         return TOGGLE
     return action
 
@@ -326,7 +326,10 @@ class MiniGridExpert:
 
     def act(self, obs: Any) -> int:
         """The next MiniGrid action (0..6)."""
-        return _plan(self.env.unwrapped)
+        unwrapped = self.env.unwrapped
+        if not isinstance(unwrapped, MiniGridEnv):
+            raise TypeError(f"the MiniGrid expert needs a MiniGrid env, not {type(unwrapped).__name__}")
+        return _plan(unwrapped)
 
 
 def run_expert_episode(env: gym.Env, seed: int) -> bool:

@@ -80,13 +80,21 @@ def camera_for(env_id: str) -> dict[str, Any]:
     return SLIDE_CAMERA if "Slide" in env_id else CAMERA
 
 
+def panda_task_env(env: gym.Env) -> Any:
+    """The panda-gym `RobotTaskEnv` under the wrappers (panda-gym has no type hints: `Any`)."""
+    unwrapped = env.unwrapped
+    if not all(hasattr(unwrapped, part) for part in ("sim", "task", "robot")):
+        raise TypeError(f"not a panda-gym env: {type(unwrapped).__name__}")
+    return unwrapped
+
+
 class Markers(gym.Wrapper, RecordConstructorArgs):
     """Draw the target red (flat on the table when the goal lies on it) and the fingers blue."""
 
     def __init__(self, env: gym.Env) -> None:
         RecordConstructorArgs.__init__(self)
         gym.Wrapper.__init__(self, env)
-        sim = env.unwrapped.sim
+        sim = panda_task_env(env).sim
         body = sim._bodies_idx
         sim.physics_client.changeVisualShape(body["target"], -1, rgbaColor=list(TARGET_RGBA))
         for link in FINGER_LINKS:
@@ -94,8 +102,9 @@ class Markers(gym.Wrapper, RecordConstructorArgs):
 
     def reset(self, **kwargs: Any) -> tuple[Any, dict[str, Any]]:
         obs, info = self.env.reset(**kwargs)
-        sim = self.env.unwrapped.sim
-        goal = self.env.unwrapped.task.get_goal()
+        unwrapped = panda_task_env(self.env)
+        sim = unwrapped.sim
+        goal = unwrapped.task.get_goal()
         if "object" in sim._bodies_idx and goal[2] <= marker_height(sim) + 1e-6:
             flat = np.array([goal[0], goal[1], MARKER_LIFT - marker_height(sim) / 2])
             sim.set_base_pose("target", flat, np.array([0.0, 0.0, 0.0, 1.0]))
@@ -188,13 +197,14 @@ class PandaExpert:
     """Scripted controller for PandaReach, PandaPush, PandaPickAndPlace and PandaSlide (-v3, ee control)."""
 
     def __init__(self, env: gym.Env) -> None:
-        task = type(env.unwrapped.task).__name__
+        unwrapped = panda_task_env(env)
+        task = type(unwrapped.task).__name__
         if task not in ("Reach", "Push", "PickAndPlace", "Slide"):
             raise ValueError(f"no scripted Panda expert for task {task!r}")
-        if env.unwrapped.robot.control_type != "ee":
+        if unwrapped.robot.control_type != "ee":
             raise ValueError("the Panda expert needs end-effector control, not a *Joints* env")
         self.policy = getattr(self, "_" + {"PickAndPlace": "pick_and_place"}.get(task, task.lower()))
-        self.has_fingers = not env.unwrapped.robot.block_gripper
+        self.has_fingers = not unwrapped.robot.block_gripper
         self.phase = "approach"
         self.strike: Strike | None = None
 

@@ -175,9 +175,10 @@ class ReplayBackend:
 
     name = "replay"
 
-    def __init__(self, exchanges: list[tuple[str, str, dict[str, Any], ChatReply]], source: str) -> None:
-        """`exchanges`: (label, request hash, request record, reply) in recorded order."""
+    def __init__(self, exchanges: list[tuple[str, str, dict[str, Any], ChatReply]], source: str, hint: str = "") -> None:
+        """`exchanges`: (label, request hash, request record, reply) in recorded order; `hint` ends a miss's message."""
         self.source = source
+        self.hint = hint
         self._replies: dict[str, list[ChatReply]] = {}
         self._recorded: dict[str, dict[str, Any]] = {}
         for label, digest, record, reply in exchanges:
@@ -191,7 +192,7 @@ class ReplayBackend:
         replies = self._replies.get(digest, [])
         if served >= len(replies):
             raise BackendError(f"replay: the request for {request.label or 'this call'} (sha256 {digest[:12]}) is not in "
-                               f"{self.source}{self._difference(request)}")
+                               f"{self.source}{self._difference(request)}{self.hint}")
         self._asked[digest] = served + 1
         return replies[served]
 

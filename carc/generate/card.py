@@ -48,9 +48,10 @@ SEMANTICS = """\
 - A relation (`near`, `inside`, `same_cell`, `left_of`, ...) whose operand is an empty region (an
   absent object) is false; `center` of an empty region is (0, 0), so guard measures with `exists`.
 - Arithmetic is total: x / 0 is 0, sqrt of a negative is 0, results are clamped to +-1e15.
-- Names: a `let`, `def` or parameter may not reuse a built-in's name (`let box = ...` is an error: use
-  `let box_region = ...`), a reserved word, or a name defined earlier or by a `use`d module. A `def`
-  may call only built-ins and earlier defs.
+- Names: a `let`, colour or parameter may take a built-in's name (`let box = ...` is fine), but where
+  it is in scope that built-in cannot be called (`box(...)` is then an error: rename one). A `def` may
+  not take a built-in's name; no name may be a reserved word, or a name defined earlier or by a `use`d
+  module. A `def` may call only built-ins and earlier defs, and may have no parameters (`f()`).
 - A colour matches a pixel when every channel is within `tol` of one of its shades.
   Use the palette of the environment's module (`use minigrid`, `use panda`): its colours were
   measured on these very frames.
@@ -105,7 +106,8 @@ def language_card() -> str:
         "",
         "### Built-in functions (the complete list)",
         "",
-        "Arguments are positional; in the descriptions a and b are the first two arguments.",
+        "Arguments are positional. The descriptions call them a and b, or p (positions, boxes), c (a colour),",
+        "x (a number), lo and hi (the last two, bounds), d (a distance) and e (any expression).",
         "",
         *builtin_lines(),
         "",

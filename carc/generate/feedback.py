@@ -149,7 +149,8 @@ def verification_feedback(report: VerifyReport) -> str:
         *(f"- {row.name} \"{row.description}\": expert {_pct(row.expert_rate)}{_step(row.expert_mean_step)}; "
           f"random {_pct(row.random_rate)}{_step(row.random_mean_step)}" for row in report.subtasks),
         f"Whole task: expert {_pct(report.expert_complete_rate)} (need at least {_pct(cfg.expert_threshold)}); "
-        f"random {_pct(report.random_complete_rate)} (must stay under {_pct(cfg.random_threshold)}).",
+        + (f"random {_pct(report.random_complete_rate)} (must stay under {_pct(cfg.random_threshold)})."
+           if report.random_criterion is None else report.random_criterion.describe() + "."),
         "",
         "Your goal check (the last sub-task's condition, tested alone on each frame) against the environment's own success:",
         "- per frame: " + _agreement_words("frames", report.step_agreement),
@@ -178,7 +179,9 @@ def _hints(report: VerifyReport) -> list[str]:
     if recall is not None and recall < cfg.expert_threshold:
         hints.append("The goal condition must hold on the frame where the task is solved (like the GOAL image): "
                      "test what is true there, not something that happens on the way.")
-    if report.random_episodes and report.random_complete_rate >= cfg.random_threshold:
+    random_failed = (report.random_complete_rate >= cfg.random_threshold if report.random_criterion is None
+                     else not report.random_criterion.passed)
+    if report.random_episodes and random_failed:
         easy = max(report.subtasks, key=lambda row: row.random_rate, default=None)
         hints.append("Random play completes the task too often: make the goal (and the steps before it) require what only "
                      "a solved episode shows" + (f"; '{easy.name}' completes in {_pct(easy.random_rate)} of random episodes."

@@ -15,13 +15,13 @@ from __future__ import annotations
 import base64
 import hashlib
 import io
-import os
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import numpy as np
+
+from carc.core.files import write_bytes_atomic
 
 TARGET_SIDE = 512  # enlarge until the longer side is about this many pixels
 MAX_PNG_BYTES = 16 * 1024 * 1024
@@ -110,15 +110,9 @@ def write_png(pixels: np.ndarray, path: Path) -> None:
 
 
 def write_atomic(path: Path, data: bytes) -> None:
+    """Write a run's file atomically (carc.core.files), making its folder first."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as handle:
-            handle.write(data)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    write_bytes_atomic(path, data)
 
 
 def task_image(role: str, frame: np.ndarray) -> TaskImage:

@@ -17,12 +17,18 @@ from carc.generate.card import language_card
 from carc.generate.images import TaskImage
 from carc.generate.messages import Message
 
-# Each bundled example and the env ids of its task: an example is never shown for its own task.
+# Each bundled example and the env ids of its task, in order of preference: an example is never
+# shown for its own task (DoorKey-8x8 gets no DoorKey program, at any size).
 EXAMPLE_TASKS: tuple[tuple[str, str], ...] = (
     ("minigrid/doorkey.car", "MiniGrid-DoorKey-"),
     ("minigrid/unlock.car", "MiniGrid-Unlock-"),
     ("minigrid/unlockpickup.car", "MiniGrid-UnlockPickup-"),
+    ("minigrid/keycorridor.car", "MiniGrid-KeyCorridor"),
+    ("minigrid/blockedunlockpickup.car", "MiniGrid-BlockedUnlockPickup-"),
     ("panda/push.car", "PandaPush-"),
+    ("panda/reach.car", "PandaReach-"),
+    ("panda/pickandplace.car", "PandaPickAndPlace-"),
+    ("panda/slide.car", "PandaSlide-"),
 )
 MAX_EXAMPLES = 2
 

@@ -29,6 +29,7 @@ from carc.generate.settings import GenerateSettings
 from carc.generate.transcript import TranscriptWriter, image_header, load_transcript
 
 BUNDLED_TRANSCRIPT = "transcripts/doorkey-5x5/transcript.jsonl"
+RERECORD = "python -m carc.generate.scripted examples/transcripts/doorkey-5x5"
 
 
 @dataclass(frozen=True)
@@ -132,7 +133,9 @@ def replay(transcript_path: str | Path, out: Path, say: Say, **overrides: Any) -
     facts = task_facts(settings, task if isinstance(task, str) else None, tile if isinstance(tile, int) else None)
     inputs = Inputs(recorded.images["start"], recorded.images["goal"], facts)
     exchanges = [(x.label, x.digest, x.request, x.reply) for x in recorded.exchanges]
-    backend = ReplayBackend(exchanges, str(recorded.path))
+    bundled = recorded.path.resolve() == bundled_transcript().resolve()
+    hint = f" (carc's prompt changed since it was recorded: re-record it with `{RERECORD}` in a checkout)" if bundled else ""
+    backend = ReplayBackend(exchanges, str(recorded.path), hint)
     header_out = {k: v for k, v in header.items() if k not in ("type", "schema")}
     header_out["settings"] = settings.to_json()
     return _run(settings, backend, inputs, header_out, out, say)

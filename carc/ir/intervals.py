@@ -106,6 +106,12 @@ def _boolean(n: _Node) -> list[Interval]:
 
 Transfer = Callable[[_Node], list[Interval]]
 
+
+def _edge(k: int) -> Transfer:
+    """left, top, right, bottom: component k of the box, exactly its interval."""
+    return lambda n: [n.a[0][k]]
+
+
 # The interval of each op's value from its arguments' intervals.
 TRANSFER: dict[Op, Transfer] = {
     Op.CONST: lambda n: [(float(n.node.const[0]), float(n.node.const[0]))],
@@ -122,6 +128,7 @@ TRANSFER: dict[Op, Transfer] = {
     Op.WIDTH: lambda n: [_extent(n.a[0][0], n.a[0][2])],
     Op.HEIGHT: lambda n: [_extent(n.a[0][1], n.a[0][3])],
     Op.ASPECT: lambda n: [_aspect(n.a[0], integral=n.program.nodes[n.node.args[0]].op == Op.BBOX)],
+    **{op: _edge(k) for k, op in enumerate((Op.LEFT, Op.TOP, Op.RIGHT, Op.BOTTOM))},
     Op.POINT: lambda n: [n.a[0][0], n.a[1][0]],
     Op.BOX: lambda n: [n.a[0][0], n.a[1][0], n.a[2][0], n.a[3][0]],
     Op.X: lambda n: [n.a[0][0]],

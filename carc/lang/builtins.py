@@ -18,14 +18,21 @@ from carc.ir.ops import SPECS, Op
 
 @dataclass(frozen=True)
 class Signature:
+    """One way to call a built-in. `doc` is `meaning` and `empty` (what an empty region as an
+    argument gives, "" where no argument can be a region) in one line."""
+
     params: tuple[str, ...]
     result: str
     op: Op
     doc: str
+    meaning: str = ""
+    empty: str = ""
+    names: tuple[str, ...] = ()  # the parameters' names, as `meaning` calls them
 
 
 BUILTINS: dict[str, tuple[Signature, ...]] = {
-    spec.builtin.name: (Signature(spec.builtin.params, spec.builtin.result, op, spec.builtin.doc),)
+    spec.builtin.name: (Signature(spec.builtin.params, spec.builtin.result, op, spec.builtin.doc, spec.builtin.meaning,
+                                  spec.builtin.empty, spec.builtin.names),)
     for op, spec in SPECS.items() if spec.builtin is not None
 }
 

@@ -93,6 +93,10 @@ class ExpressionChecker(Scope):
         binding = self.scope.get(name)
         if binding is not None and binding.helper is not None and name not in env:
             return self.call_helper(node, binding.helper, env)
+        hider = self.hider(name, env)
+        if hider is not None:
+            return self.error("E401", f"'{name}' here is {hider}, which hides the built-in {name}(...)", node.func.span,
+                              f"rename the value (e.g. {name}_value) to call the built-in")
         if name not in BUILTINS:
             if name in env or binding is not None:
                 return self.error("E401", f"'{name}' is a value, not a function", node.func.span)

@@ -115,10 +115,26 @@ class Scope:
             where = f"line {previous.span.line}" if previous.origin == "program" else f"module {previous.origin}"
             self.error("E302", f"'{name.id}' is already defined ({where})", name.span)
             return
-        if name.id in BUILTINS:
+        if name.id in BUILTINS and binding.helper is not None:
             self.error("E302", f"'{name.id}' is a built-in function and cannot be redefined", name.span)
             return
         self.scope[name.id] = binding
+
+    def hider(self, name: str, env: dict[str, Value]) -> str | None:
+        """Where the value that hides the built-in `name` was defined (None: nothing hides it).
+
+        A value (let, colour or parameter) may take a built-in's name; the program then cannot call
+        that built-in where the value is in scope. Helper bodies are checked once where they are
+        defined, so only a call at that depth (0) is judged: later names do not reach into them.
+        """
+        if name not in BUILTINS or self.helper_depth > 0:
+            return None
+        if name in env:
+            return "a parameter of this helper"
+        binding = self.scope.get(name)
+        if binding is None or binding.value is None:
+            return None
+        return f"a value defined at line {binding.span.line}" if binding.origin == "program" else f"a value of module {binding.origin}"
 
     def suggest(self, name: str, candidates: list[str]) -> str | None:
         close = difflib.get_close_matches(name, candidates, n=1, cutoff=0.6)

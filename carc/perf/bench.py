@@ -10,9 +10,11 @@ Per frame shape (median ns per call over ``repeat`` timed passes over the frames
 * ``scan_floor_ns``: one plain numba pass that reads every byte of the frame and sums them;
 * ``compile_cold_s`` / ``compile_warm_s``: ``compile_program`` in a fresh process with an empty
   cache directory, then in a second fresh process with that cache warm (medians; imports of carc
-  before the call are reported apart, as ``compile_warm_imports_s``). ``numba_warm_load_floor_s``
-  is what loading one trivial cached numba function costs in a fresh process: numba's one-time
-  set-up, which any warm load pays;
+  and numba before the call are reported apart, as ``compile_warm_imports_s``, as the floor leaves
+  numba's import out). ``numba_warm_load_floor_s`` is what loading one trivial cached numba function
+  costs in a fresh process: numba's one-time set-up, which any warm load pays; ``audit_cold_s`` / ``audit_s``: ``carc audit PROGRAM`` (its
+  compile check included) in a fresh process with a fresh cache directory, then again with the
+  audit's bounds-checked kernel cached (median);
 * ratios: ``speedup_vs_interpreter`` = interpreter / kernel, ``ratio_vs_handwritten`` = kernel /
   hand-written, ``ratio_vs_floor`` = kernel / floor.
 
@@ -159,6 +161,7 @@ def _time_calls(fn: Callable[[np.ndarray], Any], frames: list[np.ndarray], repea
 _COMPILE_SCRIPT = """
 import json, sys, time
 t0 = time.perf_counter()
+import numba
 from carc.api import check_file
 from carc.backend.kernel import compile_program
 t1 = time.perf_counter()
@@ -229,6 +232,24 @@ def compile_times(program_path: str, repeats: int = COMPILE_REPEATS) -> dict[str
             imports.append(second["imports_s"])
     return {"compile_cold_s": statistics.median(cold), "compile_warm_s": statistics.median(warm),
             "warm_imports_s": statistics.median(imports)}
+
+
+def audit_times(program_path: str, repeats: int = COMPILE_REPEATS) -> dict[str, float]:
+    """Wall seconds of ``carc audit PROGRAM --json`` in fresh processes, in a fresh cache directory:
+    the first run compiles the bounds-checked kernel (``audit_cold_s``), the next ``repeats`` load it
+    from the audit's own cache (``audit_s``, median)."""
+    command = [sys.executable, "-m", "carc", "audit", str(program_path), "--json"]
+    samples = []
+    with tempfile.TemporaryDirectory(prefix="carc-bench-") as cache_dir:
+        env = {**os.environ, ENV_CACHE_DIR: cache_dir,
+               "PYTHONPATH": os.pathsep.join(filter(None, [str(PACKAGE_PARENT), os.environ.get("PYTHONPATH")]))}
+        for _ in range(repeats + 1):
+            started = time.perf_counter()
+            done = subprocess.run(command, env=env, capture_output=True, text=True, timeout=600)
+            if done.returncode not in (0, 1):  # 1: an unsafe verdict, which still times the audit
+                raise RuntimeError(f"audit subprocess failed: {done.stderr.strip()[-2000:]}")
+            samples.append(time.perf_counter() - started)
+    return {"audit_cold_s": samples[0], "audit_s": statistics.median(samples[1:])}
 
 
 def verify_times(program_path: str, env_id: str, repeats: int = COMPILE_REPEATS) -> dict[str, float]:
@@ -330,6 +351,7 @@ def run_bench(program_path: str, frames: list[np.ndarray] | None = None, repeat:
         })
     times = compile_times(program_path) if compile else {"compile_cold_s": None, "compile_warm_s": None, "warm_imports_s": None}
     numba_floor = numba_warm_floor() if compile else None
+    audit = audit_times(program_path) if compile else {"audit_cold_s": None, "audit_s": None}
     for entry in results:
         entry["compile_cold_s"] = times["compile_cold_s"]
         entry["compile_warm_s"] = times["compile_warm_s"]
@@ -340,6 +362,8 @@ def run_bench(program_path: str, frames: list[np.ndarray] | None = None, repeat:
         "compile_warm_s": times["compile_warm_s"],
         "compile_warm_imports_s": times["warm_imports_s"],
         "numba_warm_load_floor_s": numba_floor,
+        "audit_cold_s": audit["audit_cold_s"],
+        "audit_s": audit["audit_s"],
     }
     if env_id is not None:
         from carc.perf.envbench import run_env_bench
@@ -375,7 +399,10 @@ def format_bench(result: dict[str, Any]) -> str:
                  " (fresh processes; warm = loaded from the on-disk cache)")
     if result.get("numba_warm_load_floor_s") is not None:
         lines.append(f"         numba's own floor for a warm load in a fresh process: {result['numba_warm_load_floor_s']:.3f} s"
-                     f"; carc's imports before it: {result['compile_warm_imports_s']:.3f} s")
+                     f"; imports of carc and numba before it: {result['compile_warm_imports_s']:.3f} s")
+    if result.get("audit_s") is not None:
+        lines.append(f"audit (carc audit, compile check included, fresh process): {result['audit_s']:.2f} s, "
+                     f"{result['audit_cold_s']:.2f} s the first time for a program (bounds-checked kernel compiled)")
     if "env_id" in result:
         lines.append(f"env {result['env_id']}: {result['env_steps_per_s_symbolic']:.0f} steps/s symbolic (no render), "
                      f"{result['env_steps_per_s_plain']:.0f} plain (frames), {result['env_steps_per_s_wrapped']:.0f} wrapped "

@@ -17,7 +17,9 @@ class VerifyConfig:
     episodes: int = 20
     seed: int = 1000
     expert_threshold: float = 1.0
-    random_threshold: float = 0.1
+    random_threshold: float = 0.1  # the paper's rule: random play completes the task in fewer than this
+    random_margin: float = 0.1  # where the env itself succeeds at random: at most its rate plus this
+    random_near_zero: float = 0.05  # an env random success rate below this counts as zero (the paper's rule applies)
     property_examples: int = 200
     counterexample_dir: Path = Path("carc-counterexamples")
     progress: bool = False
@@ -68,6 +70,54 @@ class PropertyResult:
 
 
 @dataclass(frozen=True)
+class RandomCriterion:
+    """How random play was judged. The paper's rule (random play completes the task in fewer than
+    `random_threshold` of episodes) cannot pass a faithful program on a task that random play
+    solves by itself (PandaReach: about 28%), so the environment's own success rate on the same
+    random episodes sets the bar: where it is near zero (or unknown), the paper's rule; else at most
+    that rate plus `random_margin`.
+
+    >>> judge_random(VerifyConfig("PandaReach-v3"), program_rate=0.31, env_rate=0.28).describe()
+    "random 31% (need <= 38%: the env's own random success 28% + a 10% margin)"
+    >>> judge_random(VerifyConfig("MiniGrid-DoorKey-5x5-v0"), program_rate=0.1, env_rate=0.0).passed
+    False
+    """
+
+    rule: str  # "paper" or "env+margin"
+    program_rate: float  # random episodes the program completes
+    env_rate: float | None  # random episodes the env itself calls a success (None: no success rule)
+    limit: float
+    inclusive: bool  # pass on program_rate <= limit (else < limit)
+    passed: bool
+    unconfirmed_rate: float | None = None  # random episodes the program completes and the env calls a failure (not judged)
+
+    def describe(self) -> str:
+        need = f"{'<=' if self.inclusive else '<'} {self.limit:.0%}"
+        if self.rule == "paper":
+            env = "unknown" if self.env_rate is None else f"{self.env_rate:.0%}"
+            text = f"random {self.program_rate:.0%} (need {need}: the paper's rule; the env's own random success {env})"
+        else:
+            margin = self.limit - (self.env_rate or 0.0)
+            text = f"random {self.program_rate:.0%} (need {need}: the env's own random success {self.env_rate:.0%} + a {margin:.0%} margin)"
+        if self.unconfirmed_rate and self.env_rate is not None:
+            text += f"; {self.unconfirmed_rate:.0%} completed where the env reports failure"
+        return text
+
+    def to_json(self) -> dict[str, Any]:
+        return {**self.__dict__, "comparison": "<=" if self.inclusive else "<"}
+
+
+def judge_random(config: VerifyConfig, program_rate: float, env_rate: float | None,
+                 unconfirmed_rate: float | None = None) -> RandomCriterion:
+    """The random-play rule that fits the task (see RandomCriterion), applied."""
+    if env_rate is None or env_rate < config.random_near_zero:
+        limit = config.random_threshold
+        return RandomCriterion("paper", program_rate, env_rate, limit, False, program_rate < limit, unconfirmed_rate)
+    limit = env_rate + config.random_margin
+    return RandomCriterion("env+margin", program_rate, env_rate, limit, True, program_rate <= limit + 1e-12, unconfirmed_rate)
+
+
+@dataclass(frozen=True)
 class VerifyReport:
     program: str
     env_id: str
@@ -83,6 +133,7 @@ class VerifyReport:
     failures: tuple[str, ...] = field(default=())
     failed_demos: int = 0
     trivial_episodes: int = 0
+    random_criterion: RandomCriterion | None = None
 
     @property
     def passed(self) -> bool:
@@ -104,7 +155,9 @@ class VerifyReport:
             "random_episodes": self.random_episodes,
             "expert_complete_rate": self.expert_complete_rate,
             "random_complete_rate": self.random_complete_rate,
-            "thresholds": {"expert": self.config.expert_threshold, "random": self.config.random_threshold},
+            "thresholds": {"expert": self.config.expert_threshold, "random": self.config.random_threshold,
+                           "random_margin": self.config.random_margin, "random_near_zero": self.config.random_near_zero},
+            "random_criterion": None if self.random_criterion is None else self.random_criterion.to_json(),
             "min_episodes": {"expert": self.config.min_expert_episodes, "random": self.config.min_random_episodes},
             "subtasks": [row.__dict__ for row in self.subtasks],
             "goal_agreement": {"episodes": agreement(self.episode_agreement), "steps": agreement(self.step_agreement)},
@@ -129,7 +182,8 @@ def format_report(report: VerifyReport) -> str:
         + (f"; left out: {report.failed_demos} expert episodes the env calls failures" if report.failed_demos else "")
         + (f"; {report.trivial_episodes} episodes the env solved on the first step" if report.trivial_episodes else ""),
         f"task complete: expert {report.expert_complete_rate:.0%} (need >= {report.config.expert_threshold:.0%}), "
-        f"random {report.random_complete_rate:.0%} (need < {report.config.random_threshold:.0%})",
+        + (f"random {report.random_complete_rate:.0%} (need < {report.config.random_threshold:.0%})" if report.random_criterion is None
+           else report.random_criterion.describe()),
         "",
         f"{'sub-task':<16} {'expert':>7} {'random':>7} {'expert step':>12} {'random step':>12}  description",
     ]
