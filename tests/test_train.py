@@ -174,6 +174,7 @@ def _result(mode: str, seed: int, success: tuple[float, ...]) -> RunResult:
 def test_table_gives_steps_to_80_percent_and_final_success(tmp_path: Path) -> None:
     results = [_result("env", 0, (0.0, 0.1, 0.2)), _result("env", 1, (0.0, 0.0, 0.1)),
                _result("both", 0, (0.5, 0.9, 1.0)), _result("both", 1, (0.3, 0.7, 0.8))]
+    assert [RunResult.from_json(json.loads(json.dumps(r.to_json()))) for r in results] == results
     rows = table_rows(condition_curves(results))
     assert [r["condition"] for r in rows] == ["env", "both"]
     assert rows[0]["steps_to_80"] is None and rows[1]["steps_to_80"] == 200  # mean (0.9 + 0.7) / 2 = 0.8
@@ -214,7 +215,7 @@ def test_cli_refuses_bad_input_with_exit_2(argv: list[str], message: str, capsys
 
 @pytest.mark.slow
 def test_demo_ends_with_a_training_comparison(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    assert main(["demo", "--episodes", "3", "--train-steps", "2048", "--out", str(tmp_path)]) == 0
+    assert main(["demo", "--episodes", "5", "--train-steps", "2048", "--out", str(tmp_path)]) == 0
     out = capsys.readouterr().out
     assert "| env | env reward | 2 |" in out and "| both | env + carc reward | 2 |" in out
     assert (tmp_path / "curves.png").is_file() and len(list((tmp_path / "runs").iterdir())) == 4

@@ -18,7 +18,7 @@ import json
 import time
 import warnings
 from collections.abc import Iterable, Sequence
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, fields
 from pathlib import Path
 from typing import Any
 
@@ -52,6 +52,15 @@ class RunResult:
 
     def to_json(self) -> dict[str, Any]:
         return asdict(self)
+
+    @staticmethod
+    def from_json(data: dict[str, Any]) -> RunResult:
+        """A result from ``to_json`` output (a ``runs.json`` entry); a missing field is a KeyError."""
+        names = [f.name for f in fields(RunResult)]
+        values = {name: data[name] for name in names}
+        for name in ("eval_steps", "eval_success", "train_steps", "train_success"):
+            values[name] = tuple(values[name])
+        return RunResult(**values)
 
 
 def program_fingerprint(program_path: str) -> dict[str, str]:
