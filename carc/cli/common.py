@@ -17,6 +17,7 @@ from collections.abc import Callable, Iterator
 from typing import Any, Protocol, TextIO
 
 from carc.core.limits import LIMITS, MAX_SIDE
+from carc.core.signals import Terminated, clear_termination, request_termination
 
 MAX_TILE = int(LIMITS["max_tile"].cap)
 
@@ -49,11 +50,8 @@ def emit_json(payload: Any) -> None:
     stream.write(json.dumps(payload, indent=2, sort_keys=False) + "\n")
 
 
-class Terminated(BaseException):
-    """SIGTERM arrived: unwind (so temporary files are removed), then exit 143."""
-
-
 def _terminate(signum: int, frame: Any) -> None:
+    request_termination()  # kept, in case the exception below fires inside a finaliser and is lost
     raise Terminated()
 
 
@@ -65,6 +63,7 @@ def process_guards() -> Iterator[None]:
         with contextlib.suppress(AttributeError, ValueError, OSError):
             stream.reconfigure(errors="backslashreplace")  # type: ignore[union-attr]
     saved: dict[int, Any] = {}
+    clear_termination()
     with contextlib.suppress(ValueError):  # not the main thread: leave signals alone
         saved[signal.SIGINT] = signal.signal(signal.SIGINT, signal.default_int_handler)
         saved[signal.SIGTERM] = signal.signal(signal.SIGTERM, _terminate)

@@ -28,6 +28,7 @@ from tqdm import tqdm
 from carc import __version__
 from carc.core.files import atomic_output, prepare_output_folder
 from carc.core.limits import LIMITS
+from carc.core.signals import raise_if_terminated
 from carc.envs.base import SUCCESS_RULES, Expert, frame_of, success_by_rule
 from carc.envs.registry import ENV_ID, EnvError, env_extras, env_family, make_env, make_expert, require_expert, success_rule
 
@@ -360,6 +361,7 @@ def iter_episodes(
         expert = make_expert(env) if policy == "expert" else None
         extras = env_extras(env)
         for i in tqdm(range(episodes), desc=f"{env_id} {policy}", unit="ep", disable=not progress):
+            raise_if_terminated()
             arrays, success = run_episode(env, expert, seed + i, max_steps, rule)
             metadata = {
                 **extras,
