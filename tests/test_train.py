@@ -12,10 +12,10 @@ import numpy as np
 import pytest
 from stable_baselines3.common.monitor import Monitor
 from stable_baselines3.common.vec_env import DummyVecEnv
+from test_wrapper import expert_actions  # the DoorKey-5x5 expert's actions for a seed
 
 from carc.api import compile_file
 from carc.cli.main import main
-from carc.envs.minigrid import MiniGridExpert, make_minigrid_env
 from carc.envs.sb3 import CarcVecReward
 from carc.envs.wrapper import CarcReward, ProgramFrames
 from carc.ir.layout import PROGRESS
@@ -69,18 +69,6 @@ def test_config_round_trips_through_json_and_refuses_unknown_fields() -> None:
 
 
 # ---- the SB3 wrapper ------------------------------------------------------------------------------
-
-
-def expert_actions(seed: int) -> list[int]:
-    env = make_minigrid_env(ENV)
-    obs, _ = env.reset(seed=seed)
-    expert = MiniGridExpert(env)
-    actions = []
-    while True:
-        actions.append(expert.act(obs))
-        obs, _, terminated, truncated, _ = env.step(actions[-1])
-        if terminated or truncated:
-            return actions
 
 
 def sb3_env() -> gym.Env:
