@@ -16,6 +16,7 @@ from test_wrapper import expert_actions  # the DoorKey-5x5 expert's actions for 
 
 from carc.api import compile_file
 from carc.cli.main import main
+from carc.envs.registry import success_rule
 from carc.envs.sb3 import CarcVecReward
 from carc.envs.wrapper import CarcReward, ProgramFrames
 from carc.ir.layout import PROGRESS
@@ -72,7 +73,7 @@ def test_config_round_trips_through_json_and_refuses_unknown_fields() -> None:
 
 
 def sb3_env() -> gym.Env:
-    return ProgramFrames(SymbolicView(Monitor(EnvSuccess(gym.make(ENV)))), 8)
+    return ProgramFrames(SymbolicView(Monitor(EnvSuccess(gym.make(ENV), "minigrid"))), 8)
 
 
 def test_sb3_wrapper_scores_terminal_frames_and_restarts_on_the_new_episode() -> None:
@@ -104,6 +105,24 @@ def test_sb3_wrapper_needs_program_frames() -> None:
     compiled = compile_file(DOORKEY)
     with pytest.raises(ValueError, match="ProgramFrames"):
         CarcVecReward(DummyVecEnv([lambda: SymbolicView(gym.make(ENV))]), compiled.program, compiled.kernel).reset()
+
+
+def _last_info(env: gym.Env, actions: list[int] | None = None, seed: int = 0) -> dict:
+    env.reset(seed=seed)
+    for k in range(10_000):
+        _, _, terminated, truncated, info = env.step(actions[k] if actions else env.action_space.sample())
+        if terminated or truncated:
+            return info
+    raise AssertionError("the episode did not end")
+
+
+def test_success_follows_the_envs_own_rule() -> None:
+    """MiniGrid: success is terminated with a positive reward; CartPole has no rule carc knows, so a
+    terminated episode with reward 1 is not called a success (the info stays as the env gave it)."""
+    assert _last_info(EnvSuccess(gym.make(ENV), success_rule(ENV)), expert_actions(3), seed=3)["is_success"] is True
+    cartpole = EnvSuccess(gym.make("CartPole-v1"), success_rule("CartPole-v1"))
+    cartpole.action_space.seed(0)
+    assert "is_success" not in _last_info(cartpole)
 
 
 # ---- runs ---------------------------------------------------------------------------------------------

@@ -96,7 +96,7 @@ def _report(result: Any, out: Path, as_json: bool) -> int:
         emit_json({**summary, "out": str(out)})
     else:
         t = summary["totals"]
-        figures = f"{t['vlm_calls']} model calls, {t['model_s']:.1f} s in the model, {t['carc_s']:.1f} s in carc (+{t['recording_s']:.1f} s recording episodes)"
+        figures = f"{t['vlm_calls']} model calls, {t['model_s']:.1f} s in the model, {t['carc_s']:.1f} s in carc (+{t['recording_s']:.1f} s recording or reading episodes)"
         if summary["verified"]:
             c = summary["chosen"]
             print(f"verified: {out / 'program.car'} (candidate {c['candidate']}, round {c['round']}); {figures}")
@@ -185,7 +185,7 @@ def register(sub: Subparsers) -> None:
     p.add_argument("--temperature", type=float, help="sampling temperature (default: the server's)")
     p.add_argument("--max-tokens", type=positive, help="cap on the reply's tokens (default: the server's)")
     p.add_argument("--episodes", type=positive, help="expert episodes for verification (default 20)")
-    p.add_argument("--random-episodes", type=positive, help="random episodes for verification (default 20)")
+    p.add_argument("--random-episodes", type=positive, help="random episodes for verification (default 100, the paper's count)")
     p.add_argument("--verify-seed", type=seed, help="seed of the first verification episode (default 1000)")
     p.add_argument("--expert-threshold", type=fraction, help="expert completion rate required (default 1.0)")
     p.add_argument("--random-threshold", type=fraction, help="random completion rate allowed, exclusive (default 0.1)")

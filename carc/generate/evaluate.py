@@ -1,7 +1,8 @@
 """Judge one reply: extract, check, audit, compile, verify; say how far it got and what to tell the model.
 
-Expert and random trajectories are recorded once per run (per tile size a program asks for) into
-the run's own fresh folder and reused by every round and candidate. Every stage is timed.
+Expert and random trajectories come from carc's trajectory cache (``carc.verify.cache``): recorded
+the first time any run, ``carc verify`` or training asks for them (per env, policy, seeds and tile),
+then read back by every round and candidate. Every stage is timed.
 """
 
 from __future__ import annotations
@@ -56,13 +57,12 @@ class Evaluator:
     """Runs carc's stages on program text for one env, with trajectories recorded once."""
 
     def __init__(self, settings: GenerateSettings, frame_shape: tuple[int, int], default_tile: int | None,
-                 work_dir: Path, counterexample_dir: Path) -> None:
+                 counterexample_dir: Path) -> None:
         self.settings = settings
         self.frame_shape = frame_shape
         self.default_tile = default_tile
-        self.work_dir = work_dir
         self.counterexample_dir = counterexample_dir
-        self._recorded: dict[tuple[tuple[str, Any], ...], tuple[str, str]] = {}
+        self._recorded: set[tuple[tuple[str, Any], ...]] = set()
         self.recording_s = 0.0
 
     def evaluate(self, reply: str, label: str, say: Say) -> Evaluation:
@@ -108,15 +108,15 @@ class Evaluator:
             seconds["compile"] = time.perf_counter() - started
             return Evaluation("compile", feedback.compile_message(f"{type(err).__name__}: {err}"), text, lints=lints, seconds=seconds)
         seconds["compile"] = time.perf_counter() - started
-        expert_dir, random_dir = self._trajectories(program, say)
-        say("verify")
-        started = time.perf_counter()
         s = self.settings
         config = VerifyConfig(
-            env_id=s.env_id, expert_dir=expert_dir, random_dir=random_dir, seed=s.verify_seed,
+            env_id=s.env_id, seed=s.verify_seed, expert_episodes=s.expert_episodes, random_episodes=s.random_episodes,
             expert_threshold=s.expert_threshold, random_threshold=s.random_threshold, property_examples=s.property_examples,
             counterexample_dir=self.counterexample_dir / label.replace(" ", "-"),
         )
+        self._record_once(program, config, say)
+        say("verify")
+        started = time.perf_counter()
         report = verify(program, PROGRAM_NAME, config, kernel=kernel)
         seconds["verify"] = time.perf_counter() - started
         stage = "verified" if report.passed else "verify"
@@ -133,22 +133,22 @@ class Evaluator:
         return (f"'observe rgb tile {tile}' makes frames of {w}x{h} pixels, more than carc records for verification "
                 f"({MAX_FRAME_PIXELS} pixels); use the tile of the frames shown, {self.default_tile}")
 
-    def _trajectories(self, program: Any, say: Say) -> tuple[str, str]:
+    def _record_once(self, program: ir.Program, config: Any, say: Say) -> None:
+        """Fill the trajectory cache for the program's tile before the first verification that needs it,
+        so recording is timed apart from verifying (later rounds only read the cache)."""
         from carc.envs.registry import env_kwargs_for
-        from carc.verify.trajectories import record
+        from carc.verify.scoring import episode_count, verification_episodes
 
-        kwargs = env_kwargs_for(program, self.settings.env_id)
-        key = tuple(sorted(kwargs.items()))
-        if key not in self._recorded:
-            folder = self.work_dir / ("-".join(f"{k}{v}" for k, v in key) or "default")
-            s = self.settings
-            started = time.perf_counter()
-            say(f"recording {s.expert_episodes} expert and {s.random_episodes} random episodes (once per run)")
-            record(s.env_id, "expert", s.expert_episodes, s.verify_seed, folder / "expert", env_kwargs=kwargs)
-            record(s.env_id, "random", s.random_episodes, s.verify_seed + 100_000, folder / "random", env_kwargs=kwargs)
-            self.recording_s += time.perf_counter() - started
-            self._recorded[key] = (str(folder / "expert"), str(folder / "random"))
-        return self._recorded[key]
+        key = tuple(sorted(env_kwargs_for(program, self.settings.env_id).items()))
+        if key in self._recorded:
+            return
+        started = time.perf_counter()
+        say(f"expert and random episodes ({episode_count(config, 'expert')} + {episode_count(config, 'random')}, "
+            "from carc's trajectory cache, recorded where missing)")
+        for policy in ("expert", "random"):
+            verification_episodes(program, config, policy)
+        self.recording_s += time.perf_counter() - started
+        self._recorded.add(key)
 
 
 def _report_json(report: dict[str, Any]) -> dict[str, Any]:

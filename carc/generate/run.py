@@ -12,7 +12,6 @@ calls nothing.
 from __future__ import annotations
 
 import json
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -93,9 +92,8 @@ def _run(settings: GenerateSettings, backend: Backend, inputs: Inputs, header: d
     transcript = TranscriptWriter(out, header)
     transcript.save_images((inputs.start, inputs.goal))
     transcript.save()
-    with tempfile.TemporaryDirectory(prefix="carc-generate-") as work:
-        evaluator = Evaluator(settings, inputs.start.frame_shape, inputs.facts.tile, Path(work), out / "counterexamples")
-        outcome = run_loop(settings, backend, inputs.messages(), evaluator, transcript, say)
+    evaluator = Evaluator(settings, inputs.start.frame_shape, inputs.facts.tile, out / "counterexamples")
+    outcome = run_loop(settings, backend, inputs.messages(), evaluator, transcript, say)
     files = {**write_program(out, outcome), "transcript": "transcript.jsonl", "summary": "summary.json"}
     summary = summary_json(outcome, header, files, backend.name)
     write_atomic(out / "summary.json", (json.dumps(summary, indent=2) + "\n").encode("ascii"))

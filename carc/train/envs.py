@@ -17,7 +17,8 @@ from typing import Any, SupportsFloat
 import gymnasium as gym
 import numpy as np
 
-from carc.envs.base import env_succeeded
+from carc.envs.base import success_by_rule
+from carc.envs.registry import success_rule
 from carc.envs.wrapper import ProgramFrames
 from carc.train.config import ConfigError, TrainConfig
 
@@ -27,12 +28,20 @@ EVAL_SEED_OFFSET = 1_000_000
 
 
 class EnvSuccess(gym.Wrapper):
-    """Sets ``info["is_success"]`` at each episode's last step from the env's own success rule."""
+    """Sets ``info["is_success"]`` at each episode's last step from the env's own success rule
+    (``carc.envs.registry.success_rule``). Where carc knows no rule (an env of another family), the
+    info is left as the env gave it: carc does not guess what success means there."""
+
+    def __init__(self, env: gym.Env, rule: str) -> None:
+        super().__init__(env)
+        self.rule = rule
 
     def step(self, action: Any) -> tuple[Any, SupportsFloat, bool, bool, dict[str, Any]]:
         obs, reward, terminated, truncated, info = self.env.step(action)
         if terminated or truncated:
-            info["is_success"] = env_succeeded(float(reward), bool(terminated), info)
+            success = success_by_rule(self.rule, float(reward), bool(terminated), info)
+            if success is not None:
+                info["is_success"] = success
         return obs, reward, terminated, truncated, info
 
 
@@ -81,7 +90,7 @@ def env_factory(config: TrainConfig, program_tile: int, frames: bool) -> Callabl
     def make() -> gym.Env:
         from stable_baselines3.common.monitor import Monitor
 
-        env = policy_view(Monitor(EnvSuccess(base_env(config, frames))), config)
+        env = policy_view(Monitor(EnvSuccess(base_env(config, frames), success_rule(config.env_id))), config)
         return ProgramFrames(env, program_tile) if frames else env
 
     return make

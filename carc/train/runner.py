@@ -25,6 +25,7 @@ from typing import Any
 from carc import __version__
 from carc.api import compile_file, read_program
 from carc.core.files import write_text_atomic
+from carc.envs.registry import success_rule
 from carc.train.config import TrainConfig
 
 SUCCESS_TARGET = 0.8
@@ -185,6 +186,7 @@ def _write_outputs(config: TrainConfig, run_dir: Path, result: RunResult, curve:
         "name": result.name, "config": config.to_json(), **program_fingerprint(config.program), "carc_version": __version__,
         "started_utc": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(started_at)), "wall_s": result.wall_s,
         "env_steps": result.steps, "env_steps_per_s": result.steps_per_s, "final_eval_success": result.final_success,
+        "success_rule": success_rule(config.env_id),  # "unknown": the env gives no success carc knows of (success reads 0)
         "library_versions": _versions(),
     }
     write_text_atomic(run_dir / "run.json", json.dumps(meta, indent=2) + "\n")
