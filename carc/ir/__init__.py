@@ -16,9 +16,10 @@ from carc.ir.nodes import (
     Stage,
     Subtask,
     ValueType,
+    canonical_order,
     reachable,
 )
 from carc.ir.ops import IR_OPS, OBJECT_QUERIES, SPECS, Group, Op, OpSpec
 
 __all__ = ["BIG", "IR_OPS", "OBJECT_QUERIES", "SPECS", "WIDTH", "Color", "Group", "Latch", "Node", "Op", "OpSpec", "Program",
-           "Shaping", "Stage", "Subtask", "ValueType", "reachable"]
+           "Shaping", "Stage", "Subtask", "ValueType", "canonical_order", "reachable"]

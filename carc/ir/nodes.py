@@ -135,3 +135,37 @@ def reachable(program: Program, roots: list[int] | set[int], through_latches: bo
         if through_latches and node.op == Op.START:
             stack.append(latch_source[int(node.const[0])])
     return seen
+
+
+def canonical_order(program: Program, roots: list[int]) -> list[int]:
+    """The nodes the roots read (through latches), arguments before their users, in the order a
+    depth-first walk from the roots first finishes them: the same program gives the same order
+    however many unused helpers or constants the checker made on the way.
+
+    >>> from carc.ir.ops import Op
+    >>> nodes = (Node(Op.CONST, "num", (), (2.0,)), Node(Op.CONST, "num", (), (1.0,)), Node(Op.LT, "bool", (1, 0), ()))
+    >>> p = Program("p", "", "rgb", 8, (), nodes, (), (), None, (0.0, 1.0), False)
+    >>> canonical_order(p, [2])
+    [1, 0, 2]
+    """
+    latch_source = {latch.offset: latch.source for latch in program.latches}
+    order: list[int] = []
+    done: set[int] = set()
+    for root in roots:
+        stack: list[tuple[int, bool]] = [(root, False)]
+        while stack:
+            i, expanded = stack.pop()
+            if i in done:
+                continue
+            if expanded:
+                done.add(i)
+                order.append(i)
+                continue
+            stack.append((i, True))
+            node = program.nodes[i]
+            reads = list(node.args)
+            if node.op == Op.START:
+                reads.append(latch_source[int(node.const[0])])
+            stack.extend((j, False) for j in reversed(reads) if j not in done)
+    return order
+

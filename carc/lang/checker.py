@@ -253,12 +253,13 @@ _COLORED = OBJECT_QUERIES | {Op.PIXELS}
 
 
 def prune_program(program: ir.Program) -> ir.Program:
-    """Drop nodes, colours and latches nothing reads (unused stdlib lets and colours), renumbering."""
+    """Drop nodes, colours and latches nothing reads (unused stdlib lets and colours), renumbering the
+    nodes in canonical order (``ir.canonical_order``), so the IR does not depend on unused helpers."""
     roots = [s.predicate for s in program.subtasks]
     if program.shaping is not None:
         roots.append(program.shaping.potential)
-    live = ir.reachable(program, roots, through_latches=True)
-    order = sorted(live)
+    order = ir.canonical_order(program, roots)
+    live = set(order)
     renumber = {old: new for new, old in enumerate(order)}
     used_colors = sorted({int(program.nodes[i].const[0]) for i in order if program.nodes[i].op in _COLORED})
     recolor = {old: new for new, old in enumerate(used_colors)}
