@@ -125,6 +125,24 @@ def test_success_follows_the_envs_own_rule() -> None:
     assert "is_success" not in _last_info(cartpole)
 
 
+def test_training_curve_counts_episodes_the_program_completes_where_the_env_fails() -> None:
+    """The callback's view of reward hacking: all sub-tasks done while the env reports failure."""
+    from carc.train.callbacks import TrainingCurve
+
+    curve = TrainingCurve(["got_key", "opened"], total_steps=100)
+    done_both = {"got_key": True, "opened": True}
+    curve.locals = {"dones": [True, True, True, False], "infos": [
+        {"carc_episode": done_both, "is_success": False},  # complete, env failed: counted
+        {"carc_episode": done_both, "is_success": True},
+        {"carc_episode": {"got_key": True, "opened": False}, "is_success": False},
+        {"carc_episode": done_both, "is_success": False},  # not done yet: ignored
+    ]}
+    curve._on_step()
+    row = curve.row()
+    assert row["complete_without_success"] == pytest.approx(1 / 3)
+    assert row["success_rate"] == pytest.approx(1 / 3) and row["subtask/opened"] == pytest.approx(2 / 3)
+
+
 # ---- runs ---------------------------------------------------------------------------------------------
 
 

@@ -2,7 +2,9 @@
 
 After every rollout, ``TrainingCurve`` logs to TensorBoard (``carc/success_rate``,
 ``carc/return``: the env's own, over the last ``window`` episodes; ``carc/subtask/<name>``: the
-fraction of those episodes that completed the sub-task, in the program's words), keeps one row per
+fraction of those episodes that completed the sub-task, in the program's words;
+``carc/complete_without_success``: the fraction the program calls complete while the env reports
+failure, which is how an agent exploiting the reward shows), keeps one row per
 rollout for ``train_curve.csv``, and writes ``progress.json`` (atomically) for the parent's
 progress display.
 """
@@ -29,6 +31,7 @@ class TrainingCurve(BaseCallback):
         self.successes: deque[float] = deque(maxlen=window)
         self.returns: deque[float] = deque(maxlen=window)
         self.completed: dict[str, deque[float]] = {name: deque(maxlen=window) for name in subtasks}
+        self.complete_without_success: deque[float] = deque(maxlen=window)
         self.rows: list[dict[str, float]] = []
         self.episodes = 0
         self.started = time.perf_counter()
@@ -41,8 +44,11 @@ class TrainingCurve(BaseCallback):
             self.successes.append(float(bool(info.get("is_success", False))))
             if "episode" in info:
                 self.returns.append(float(info["episode"]["r"]))
-            for name, completed in info.get("carc_episode", {}).items():
+            episode = info.get("carc_episode", {})
+            for name, completed in episode.items():
                 self.completed[name].append(float(completed))
+            if episode and "is_success" in info:
+                self.complete_without_success.append(float(all(episode.values()) and not info["is_success"]))
         return True
 
     def _on_rollout_end(self) -> None:
@@ -56,6 +62,8 @@ class TrainingCurve(BaseCallback):
     def row(self) -> dict[str, float]:
         row = {"steps": float(self.num_timesteps), "episodes": float(self.episodes), "success_rate": _mean(self.successes), "return": _mean(self.returns)}
         row.update({f"subtask/{name}": _mean(values) for name, values in self.completed.items() if values})
+        if self.complete_without_success:
+            row["complete_without_success"] = _mean(self.complete_without_success)
         return row
 
     def _write_progress(self, row: dict[str, float]) -> None:

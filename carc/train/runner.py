@@ -187,6 +187,7 @@ def _write_outputs(config: TrainConfig, run_dir: Path, result: RunResult, curve:
         "started_utc": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(started_at)), "wall_s": result.wall_s,
         "env_steps": result.steps, "env_steps_per_s": result.steps_per_s, "final_eval_success": result.final_success,
         "success_rule": success_rule(config.env_id),  # "unknown": the env gives no success carc knows of (success reads 0)
+        "final_train_complete_without_success": curve.rows[-1].get("complete_without_success") if curve.rows else None,
         "library_versions": _versions(),
     }
     write_text_atomic(run_dir / "run.json", json.dumps(meta, indent=2) + "\n")
