@@ -70,8 +70,8 @@ def cache(template: Path, tmp_path: Path) -> Path:
     return tmp_path / "t" / "cache"
 
 
-def _stem(cache: Path) -> str:
-    return next(cache.glob("k_*.py")).stem
+def _stem(cache: Path, prefix: str = "k_") -> str:
+    return next(cache.glob(f"{prefix}*.py")).stem
 
 
 def _compile(cache: Path) -> subprocess.CompletedProcess[str]:
@@ -93,10 +93,15 @@ def _plain_import(path: Path) -> None:
     subprocess.run([sys.executable, "-c", _PLAIN_IMPORT, str(path), "carc_plain_" + path.stem], env=env, capture_output=True, timeout=600)
 
 
-def test_planted_numba_index_is_deleted_and_rebuilt(cache: Path, tmp_path: Path) -> None:
+# A program's module (its _program function) and the kernel library (its _step1), both loaded from the cache.
+CACHED_FUNCTIONS = [("k_", "_program"), ("lib_", "_step1")]
+
+
+@pytest.mark.parametrize("prefix,function", CACHED_FUNCTIONS)
+def test_planted_numba_index_is_deleted_and_rebuilt(cache: Path, tmp_path: Path, prefix: str, function: str) -> None:
     marker = tmp_path / "pwned-by-nbi"
-    stem = _stem(cache)
-    index = next((cache / NUMBA_DIR).glob(f"{stem}._step1-*.nbi"))
+    stem = _stem(cache, prefix)
+    index = next((cache / NUMBA_DIR).glob(f"{stem}.{function}-*.nbi"))
     payload = pickle.dumps(Payload(marker))
     # The same file where numba itself looks by default: plain numba unpickles it and runs the payload.
     (cache / "__pycache__").mkdir(exist_ok=True)
@@ -113,10 +118,11 @@ def test_planted_numba_index_is_deleted_and_rebuilt(cache: Path, tmp_path: Path)
     assert index.name in signed
 
 
-def test_planted_numba_data_file_is_deleted_and_rebuilt(cache: Path, tmp_path: Path) -> None:
+@pytest.mark.parametrize("prefix,function", CACHED_FUNCTIONS)
+def test_planted_numba_data_file_is_deleted_and_rebuilt(cache: Path, tmp_path: Path, prefix: str, function: str) -> None:
     marker = tmp_path / "pwned-by-nbc"
-    stem = _stem(cache)
-    data = next((cache / NUMBA_DIR).glob(f"{stem}._step1-*.1.nbc"))
+    stem = _stem(cache, prefix)
+    data = next((cache / NUMBA_DIR).glob(f"{stem}.{function}-*.1.nbc"))
     data.write_bytes(pickle.dumps(Payload(marker)))
     done = _compile(cache)
     assert done.returncode == 0, done.stderr

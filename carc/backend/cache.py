@@ -329,5 +329,5 @@ def import_verified(root: Path, stem: str, source: str, module_name: str) -> tup
     try:
         sign_numba_files(root, stem, key)
     except OSError as err:
-        raise CacheError(f"cannot sign the kernel cache in {root}: {err.strerror or err}") from None
+        raise CacheError(f"cannot write the signatures of the kernel cache in {root}: {err.strerror or err}") from None
     return path, module

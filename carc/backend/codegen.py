@@ -1,24 +1,31 @@
-"""Code generation: the Python source of a numba module, written from the checked IR only.
+"""Code generation: the Python source of a program's kernel, written from the checked IR only.
 
 No program text and no string from a model reaches the source: names are identifiers carc makes
-(`v12`, `v9_3`, `c2_sx`), numbers appear only as ``repr(float(x))`` / ``repr(int(x))`` of validated
-numbers, and colour / sub-task names appear only inside comments after matching an identifier
-pattern. ``carc.backend.srccheck`` whitelists the result before anything compiles it.
+(`v12`, `v9_3`), numbers appear only as ``repr(float(x))`` / ``repr(int(x))`` of validated numbers,
+and colour / sub-task names appear only inside comments after matching an identifier pattern.
+``carc.backend.srccheck`` whitelists the result before anything compiles it.
 
-The generated module, top to bottom:
+A kernel is the library (carc/backend/library.py: input checks, perception's generic steps, the
+stage logic over small tables, the batch loops; compiled once per carc version into the trusted
+cache) and the program's own small module, which is all that compiles per program:
 
-* the header: program constants (state size, scratch geometry, reward clamp) and lane tables;
-* the runtime (carc/backend/runtime.py, copied verbatim): saturation, defined divisions, box
-  measures, and ``_objects``, the 8-connected components of recorded runs (union-find over runs,
-  the earlier run as root), numbered in raster order of their first pixel, the first MAX_OBJECTS
-  kept: what the interpreter's ``components`` gives, without a label image;
-* perception (carc/backend/perception.py), one fused pass per set of colours;
-* ``_step1`` / ``_reset1`` / ``_step_batch`` / ``_reset_batch``: explicitly typed
-  ``@njit(cache=True)`` functions (importing the module compiles them, or loads numba's cache)
-  whose scalar part is carc/backend/scalar.py's straight-line code;
+* the header: carc's constants and the program's (state size, scratch geometry);
+* the classifiers, one per perception pass (carc/backend/perception.py's per-pixel test of every
+  shade, over the rows the runtime's ``_rows_same`` did not mark as repeats);
+* ``_program(mode, fw, iw, state, H, W, ow)``: carc/backend/scalar.py's straight-line code: the
+  reset's latches into the state (mode 1 only), then one value per sub-task's predicate and the
+  potential into ``ow`` (both modes);
+* ``_HEAD``, the table the library reads from the scratch buffer's header: geometry, the stages'
+  sub-tasks and bonuses, gamma, the reward bounds, each perception pass's colour tables and the links
+  to the classifiers and ``_program`` (carc.backend.linkage: addresses, filled in by
+  carc.backend.kernel when it loads the module);
 * the entry points (carc/backend/template.py): ``new_state``, ``reset``, ``step``, ``reset_batch``,
   ``step_batch``, thin Python wrappers that share one preallocated scratch buffer, grown only when
   a larger frame arrives. Bad input raises ``ValueError``.
+
+``generate(program)`` is the standalone form (``carc compile -o``): the same module with the runtime,
+the library's text and two link functions that call the program's functions by name, so it needs
+only numpy and numba. ``generate(program, standalone=False)`` is the form the kernel cache compiles.
 
 Every index is in range by construction: loops run over ``range`` of array lengths; the mask has
 ``H * Wr`` cells (Wr: W rounded up to whole words); a recorded run is written below ``H * W`` (each
@@ -27,32 +34,35 @@ run holds a pixel); object tables hold MAX_OBJECTS entries and counts are capped
 >>> from carc.lang.checker import check_text
 >>> src = generate(check_text('program p "d" observe rgb color red = rgb(255, 0, 0) tol 10 '
 ...                           'subtask s "red" bonus 1 : exists(pixels(red))'))
->>> "def step(frame, state):" in src
+>>> "def step(frame, state):" in src and "def _program(mode, fw, iw, state, H, W, ow):" in src
 True
 """
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 
+import numpy as np
+
 from carc import ir
-from carc.backend.emit import Out, comment_name, components, literal
-from carc.backend.perception import DEBRUIJN, KEY_BITS, MAX_OBJECTS, WORD_BITS, Plan, colors_of, emit_perceive, mask_dtype
-from carc.backend.scalar import emit_nodes
-from carc.backend.template import ENTRY_POINTS, runtime_source
-from carc.core.limits import LIMITS, MAX_SIDE
-from carc.ir.layout import DONE, PREVIOUS_POTENTIAL, PROGRESS, StateLayout
-from carc.ir.verifier import IDENTIFIER, verify_program
+from carc.backend import header
+from carc.backend.emit import NJIT, Out, comment_name, components
+from carc.backend.header import CLASSIFY_SIGNATURE, LINK_CLASSIFY_RESET, LINK_CLASSIFY_STEP, LINK_PROGRAM, PROGRAM_SIGNATURE
+from carc.backend.perception import HEADER, MAX_COLORS, MAX_OBJECTS, REGION, Plan, colors_of, mask_dtype
+from carc.backend.perception import _classify as classify_expression
+from carc.backend.scalar import EMPTY_REGION, Measures, emit_nodes, helpers
+from carc.backend.template import ENTRY_POINTS, library_constants, library_source, runtime_source
+from carc.ir.layout import StateLayout
+from carc.ir.verifier import IDENTIFIER, finite, verify_program
 
 __all__ = ["CODEGEN_VERSION", "IDENTIFIER", "generate"]
 
-CODEGEN_VERSION = "4"
-MAX_TILE = int(LIMITS["max_tile"].cap)
+CODEGEN_VERSION = "5"
+INLINE_LINES = 600  # a longer _program calls the shared measures instead (numba's cost grows faster than its length)
 RUN_TABLES = 3  # int scratch tables of H * W entries when objects are asked for: runs, spans, parents
-
-SIG_FRAME = "uint8[:, :, ::1]"
-SIG_FRAMES = "uint8[:, :, :, ::1]"
-SIG_SCRATCH = "uint8[::1]"
+# The program's compiled functions: called by address (or by name from njit code), never from Python.
+NJIT_SIGNED = '@njit("{sig}", cache=True, error_model="numpy", no_cpython_wrapper=True)'
 
 
 @dataclass(frozen=True)
@@ -61,7 +71,6 @@ class _Parts:
 
     step_nodes: list[int]
     latch_nodes: list[int]
-    potential_nodes: list[int]
     step_colors: tuple[list[int], list[int]]
     reset_colors: tuple[list[int], list[int]]
 
@@ -73,26 +82,32 @@ class _Parts:
         step = sorted(ir.reachable(program, roots))
         latch = sorted(ir.reachable(program, [latch.source for latch in program.latches]))
         potential = sorted(ir.reachable(program, [program.shaping.potential])) if program.shaping is not None else []
-        return cls(step, latch, potential, colors_of(program, step), colors_of(program, latch + potential))
+        return cls(step, latch, colors_of(program, step), colors_of(program, latch + potential))
+
+    @property
+    def reset_pass(self) -> bool:
+        """Whether reset needs a pass of its own (else it reuses the step's, which covers its colours, or has none)."""
+        (step_pix, step_obj), (reset_pix, reset_obj) = self.step_colors, self.reset_colors
+        return bool(reset_pix or reset_obj) and not (set(reset_pix) <= set(step_pix) and set(reset_obj) <= set(step_obj))
 
 
-def generate(program: ir.Program) -> str:
-    """The Python source of the numba module for a checked program."""
+def generate(program: ir.Program, standalone: bool = True) -> str:
+    """The Python source of a checked program's kernel module: standalone (library included, for
+    ``carc compile -o``), or the program's own part that the kernel cache links to its library."""
     verify_program(program)
     plan = Plan(program)
     parts = _Parts.of(program)
-    dtype, _ = mask_dtype(program)
-    mask_view = "" if dtype == "uint8" else ".view(np.uint16)"
     out = Out()
     _emit_header(out, program, plan)
-    for line in runtime_source().splitlines():
-        out(0, line)
-    out(0)
-    reset_perceive = _emit_perception(out, program, plan, parts)
-    _emit_step(out, program, plan, parts, mask_view)
-    _emit_reset(out, program, plan, parts, mask_view, reset_perceive)
-    for kind in ("step", "reset"):
-        _emit_batch(out, kind, mask_view)
+    if standalone:
+        out(0, runtime_source())
+        out(0)
+    passes = _emit_classifiers(out, program, parts)
+    _emit_program(out, program, plan, parts)
+    if standalone:
+        _emit_links(out, passes)
+        out(0, library_source())
+    _emit_head(out, program, plan, parts)
     out(0, ENTRY_POINTS)
     return "\n".join(out.lines).rstrip() + "\n"
 
@@ -112,161 +127,187 @@ def _emit_header(out: Out, program: ir.Program, plan: Plan) -> None:
         out(0, f"# colour c{c}: {comment_name(color.name)}")
     for s in program.subtasks:
         out(0, f"# sub-task {s.index}: {comment_name(s.name)}")
+    for line in library_constants():
+        out(0, line)
     out(0, f"NSTATE = {layout.size!r}")
     out(0, f"NSUB = {len(program.subtasks)!r}")
     out(0, f"DEFAULT_TILE = {float(program.tile)!r}")
-    out(0, f"MAX_SIDE = {MAX_SIDE!r}")
-    out(0, f"MAX_OBJECTS = {MAX_OBJECTS!r}")
-    out(0, f"MAX_TILE = {MAX_TILE!r}")
-    out(0, f"SATURATION = {float(ir.BIG)!r}")
-    out(0, f"KEY_BITS = {KEY_BITS!r}")
     out(0, f"INT_BASE = {plan.int_base!r}")
     out(0, f"RUN_TABLES = {RUN_TABLES if program.object_colors else 0!r}")
     out(0, f"FLOAT_SLOTS = {plan.float_size!r}")
     out(0, f"MASK_BYTES = {2 if dtype == 'uint16' else 1!r}")
     out(0, f"LANES = {per_word!r}")
-    lane_bits = WORD_BITS // per_word
-    lanes = [0] * WORD_BITS
-    top = WORD_BITS - (WORD_BITS - 1).bit_length()  # 58: the top 6 bits of a 64-bit product
-    for bit in range(WORD_BITS):
-        lanes[((1 << bit) * DEBRUIJN % (1 << WORD_BITS)) >> top] = bit // lane_bits
-    out(0, f"_LANE = ({', '.join(repr(v) for v in lanes)})")
-    out(0, f"_LANE_SHIFT = np.uint64({lane_bits!r})")
-    out(0, f"_LANE_MASK = np.uint64({(1 << lane_bits) - 1!r})")
-    out(0, "_ONE = np.uint64(1)")
-    out(0, f"_DEBRUIJN = np.uint64({DEBRUIJN!r})")
-    out(0, f"_SHIFT58 = np.uint64({top!r})")
-    out(0, f"LOW = {literal(program.bounds[0], 'a bound')}")
-    out(0, f"HIGH = {literal(program.bounds[1], 'a bound')}")
+    out(0, f"EMPTY = ({', '.join(EMPTY_REGION)})  # an empty region, which object queries that find nothing read")
+    out(0)
 
 
-def _emit_perception(out: Out, program: ir.Program, plan: Plan, parts: _Parts) -> str:
-    """The perception passes; returns the name of the one reset calls."""
-    (step_pix, step_obj), (reset_pix, reset_obj) = parts.step_colors, parts.reset_colors
-    if step_pix or step_obj:
-        emit_perceive(out, program, plan, "_perceive_step", step_pix, step_obj)
-    # Reset reuses the step's pass when that pass already covers every colour reset reads.
-    if (reset_pix or reset_obj) and not (set(reset_pix) <= set(step_pix) and set(reset_obj) <= set(step_obj)):
-        emit_perceive(out, program, plan, "_perceive_reset", reset_pix, reset_obj)
-        return "_perceive_reset"
-    return "_perceive_step"
-
-
-def _emit_guard(out: Out, ret: str, mask_view: str) -> None:
-    """Shape, state and scratch checks shared by reset and step (nothing is written before them),
-    then the scratch views: fw (float64), iw (int64: header, runs) and mk (the colour mask)."""
-    out(1, "H = frame.shape[0]")
-    out(1, "W = frame.shape[1]")
-    out(1, "if frame.shape[2] != 3 or H > MAX_SIDE or W > MAX_SIDE:")
-    out(2, f"return {ret.format(code=-2)}")
-    out(1, "if state.shape[0] != NSTATE:")
-    out(2, f"return {ret.format(code=-3)}")
-    _emit_views(out, 1, ret.format(code=-4), mask_view)
-
-
-def _emit_views(out: Out, indent: int, fail: str, mask_view: str) -> None:
-    out(indent, "Wr = ((W + LANES - 1) // LANES) * LANES")
-    out(indent, "mk0 = 8 * FLOAT_SLOTS + 8 * (INT_BASE + RUN_TABLES * H * W)")
-    out(indent, "if sc.shape[0] < mk0 + MASK_BYTES * H * Wr:")
-    out(indent + 1, f"return {fail}")
-    out(indent, "fw = sc[0:8 * FLOAT_SLOTS].view(np.float64)")
-    out(indent, "iw = sc[8 * FLOAT_SLOTS:mk0].view(np.int64)")
-    out(indent, f"mk = sc[mk0:mk0 + MASK_BYTES * H * Wr]{mask_view}")
-
-
-def _emit_step(out: Out, program: ir.Program, plan: Plan, parts: _Parts, mask_view: str) -> None:
-    stages = len(program.stages)
-    out(0, f'@njit("Tuple((float64, int64))({SIG_FRAME}, float64[:], {SIG_SCRATCH})", cache=True, error_model="numpy")')
-    out(0, "def _step1(frame, state, sc):")
-    _emit_guard(out, "0.0, {code}", mask_view)
+def _emit_classifiers(out: Out, program: ir.Program, parts: _Parts) -> list[tuple[int, str]]:
+    """One classifier per perception pass (step, and reset when it needs its own); returns each one's
+    link number and name."""
+    passes = []
     if parts.step_colors[0] or parts.step_colors[1]:
-        out(1, "_perceive_step(frame, mk, iw, fw, H, W, Wr)")
-    emit_nodes(out, program, plan, parts.step_nodes, 1)
-    out(1, "reward = 0.0")
-    out(1, "event = -1")
-    out(1, f"p = state[{PROGRESS}]")
-    out(1, "if p > -1e18 and p < 1e18:")
-    out(2, "stage = int(p)")
-    out(2, f"while stage < {stages}:")
-    out(3, f"s = stage + {stages} if stage < 0 else stage")
-    out(3, "if s < 0:")
-    out(4, "break")
-    out(3, "complete = True")
-    for k, stage in enumerate(program.stages):
-        out(3, f"{'if' if k == 0 else 'elif'} s == {k}:")
-        for s in stage.subtasks:
-            out(4, f"# {comment_name(s.name)}")
-            out(4, f"if state[{DONE + s.index}] == 0.0:")
-            out(5, f"if v{s.predicate}:")
-            out(6, f"state[{DONE + s.index}] = 1.0")
-            out(6, f"reward += {literal(s.bonus, 'a bonus')}")
-            out(6, f"event = {s.index!r}")
-            out(5, "else:")
-            out(6, "complete = False")
-    out(3, "if not complete:")
-    out(4, "break")
-    out(3, "stage += 1")
-    out(2, f"state[{PROGRESS}] = float(stage)")
-    if program.shaping is not None:
-        pot = f"v{program.shaping.potential}"
-        out(1, f"reward += {literal(program.shaping.gamma, 'gamma')} * {pot} - state[{PREVIOUS_POTENTIAL}]")
-        out(1, f"state[{PREVIOUS_POTENTIAL}] = {pot}")
-    out(1, "reward = LOW if LOW > reward else reward")
-    out(1, "reward = HIGH if HIGH < reward else reward")
-    out(1, "return reward, event")
+        passes.append((LINK_CLASSIFY_STEP, "_step", sorted(set(parts.step_colors[0]) | set(parts.step_colors[1]))))
+    if parts.reset_pass:
+        passes.append((LINK_CLASSIFY_RESET, "_reset", sorted(set(parts.reset_colors[0]) | set(parts.reset_colors[1]))))
+    view = "mk" if mask_dtype(program)[0] == "uint8" else "mk.view(np.uint16)"
+    for _, suffix, colors in passes:
+        out(0, NJIT_SIGNED.format(sig=CLASSIFY_SIGNATURE))
+        out(0, f"def _classify{suffix}_rows(f, mk, same, H, W, Wr):")
+        out(1, "# one bit per colour: a pixel matches a colour when every channel lies in [shade - tol, shade + tol];")
+        out(1, "# only rows not marked as repeats of the row above, consecutive ones in one loop when rows have no padding")
+        out(1, f"m = {view}")
+        out(1, "y = 0")
+        out(1, "while y < H:")
+        out(2, "y1 = y + 1")
+        out(2, "if same[y] == 0:")
+        out(3, "while y1 < H and same[y1] == 0:")
+        out(4, "y1 += 1")
+        out(3, "q = y")
+        out(3, "while q < y1:")
+        out(4, "p = y1 if Wr == W else q + 1")
+        out(4, "n = (p - q) * W")
+        out(4, "src = f[q * W * 3:q * W * 3 + 3 * n]")
+        out(4, "dst = m[q * Wr:q * Wr + n]")
+        out(4, "for x in range(n):")
+        out(5, "r = src[3 * x]")
+        out(5, "g = src[3 * x + 1]")
+        out(5, "b = src[3 * x + 2]")
+        out(5, f"dst[x] = {classify_expression(program, colors)}")
+        out(4, "q = p")
+        out(2, "y = y1")
+        out(1, "return 0")
+        out(0)
+        out(0)
+    return [(link, f"_classify{suffix}_rows") for link, suffix, _ in passes]
+
+
+def _emit_program(out: Out, program: ir.Program, plan: Plan, parts: _Parts) -> None:
+    """``_program``: the reset (mode 1) first latches its values into the state, then both modes
+    compute every sub-task's predicate and the potential (which may read the latches) into ``ow``.
+    One body for both keeps the code to compile small; reset ignores the predicates. The shared
+    measures are written out in place unless that makes the body longer than INLINE_LINES; then
+    they are small functions it calls (carc.backend.scalar.Measures)."""
+    body = _program_body(program, plan, parts, Measures())
+    if len(body.lines) > INLINE_LINES:
+        body = _program_body(program, plan, parts, Measures(inline=False))
+        out(0, helpers())
+        out(0)
+    out(0, NJIT_SIGNED.format(sig=PROGRAM_SIGNATURE))
+    out(0, "def _program(mode, fw, iw, state, H, W, ow):")
+    out.lines += body.lines
     out(0)
     out(0)
 
 
-def _emit_reset(out: Out, program: ir.Program, plan: Plan, parts: _Parts, mask_view: str, perceive: str) -> None:
+def _program_body(program: ir.Program, plan: Plan, parts: _Parts, measures: Measures) -> Out:
     layout = StateLayout.of(program)
-    out(0, f'@njit("int64({SIG_FRAME}, float64[:], {SIG_SCRATCH})", cache=True, error_model="numpy")')
-    out(0, "def _reset1(frame, state, sc):")
-    _emit_guard(out, "{code}", mask_view)
-    out(1, f"state[{PROGRESS}] = 0.0")
-    for s in program.subtasks:
-        out(1, f"state[{DONE + s.index}] = 0.0")
-    if parts.reset_colors[0] or parts.reset_colors[1]:
-        out(1, f"{perceive}(frame, mk, iw, fw, H, W, Wr)")
+    out = Out()
     if program.latches:
-        emit_nodes(out, program, plan, parts.latch_nodes, 1)
+        out(1, "if mode == 1:")
+        out(2, "# the reset: values latched from the episode's first frame")
+        emit_nodes(out, program, plan, parts.latch_nodes, 2, measures)
         for latch in program.latches:
             src = program.nodes[latch.source]
             for k, name in enumerate(components(latch.source, src.type)):
                 value = f"1.0 if {name} else 0.0" if src.type == "bool" else name
-                out(1, f"state[{layout.latch_base + latch.offset + k}] = {value}")
-    out(1, f"state[{PREVIOUS_POTENTIAL}] = 0.0")
+                out(2, f"state[{layout.latch_base + latch.offset + k}] = {value}")
+    out(1, "# each sub-task's predicate, then the potential")
+    emit_nodes(out, program, plan, parts.step_nodes, 1, measures)
+    for s in program.subtasks:
+        out(1, f"ow[{s.index}] = 1.0 if v{s.predicate} else 0.0")
     if program.shaping is not None:
-        emit_nodes(out, program, plan, parts.potential_nodes, 1)
-        out(1, f"state[{PREVIOUS_POTENTIAL}] = v{program.shaping.potential}")
+        out(1, f"ow[{len(program.subtasks)}] = v{program.shaping.potential}")
     out(1, "return 0")
+    out.lines = _without_dead_values(out.lines)
+    return out
+
+
+_VALUE = re.compile(r"\bv\d+(?:_\d)?\b")
+_VALUE_ASSIGNMENT = re.compile(r" *(v\d+(?:_\d)?) = ")
+
+
+def _without_dead_values(lines: list[str]) -> list[str]:
+    """Drop the assignments of node values no later line reads (a region's unused components, say):
+    they are pure (array reads and arithmetic) and each value is assigned before it is read, so
+    this changes no result, and numba has less to compile."""
+    live: set[str] = set()
+    kept = []
+    for line in reversed(lines):
+        target = _VALUE_ASSIGNMENT.match(line)
+        if target is not None and target.group(1) not in live:
+            continue
+        live.update(_VALUE.findall(line))
+        kept.append(line)
+    return kept[::-1]
+
+
+def _emit_links(out: Out, passes: list[tuple[int, str]]) -> None:
+    """A standalone kernel's links: its own functions, called by name (the header holds link numbers),
+    and plain numba views for carc.backend.linkage's ``_as_words``."""
+    out(0, NJIT)
+    out(0, "def _classify_link(link, f, mk, same, H, W, Wr):")
+    for link, name in passes:
+        out(1, f"if link == {link!r}:")
+        out(2, f"return {name}(f, mk, same, H, W, Wr)")
+    out(1, "return 0")
+    out(0)
+    out(0)
+    out(0, NJIT)
+    out(0, "def _program_link(link, mode, fw, iw, state, H, W, ow):")
+    out(1, "return _program(mode, fw, iw, state, H, W, ow)")
+    out(0)
+    out(0)
+    out(0, NJIT)
+    out(0, "def _as_words(sc):")
+    out(1, "return sc.view(np.int64), sc.view(np.float64)")
     out(0)
     out(0)
 
 
-def _emit_batch(out: Out, kind: str, mask_view: str) -> None:
-    outs = ", rewards, events" if kind == "step" else ""
-    outs_sig = ", float64[:], int64[:]" if kind == "step" else ""
-    out(0, f'@njit("int64({SIG_FRAMES}, float64[:, :]{outs_sig}, {SIG_SCRATCH})", cache=True, error_model="numpy")')
-    out(0, f"def _{kind}_batch(frames, states{outs}, sc):")
-    out(1, "N = frames.shape[0]")
-    out(1, "H = frames.shape[1]")
-    out(1, "W = frames.shape[2]")
-    cond = "states.shape[0] != N" + (" or rewards.shape[0] != N or events.shape[0] != N" if kind == "step" else "")
-    out(1, f"if {cond}:")
-    out(2, "return -5")
-    out(1, "if frames.shape[3] != 3 or H > MAX_SIDE or W > MAX_SIDE:")
-    out(2, "return -2")
-    out(1, "if states.shape[1] != NSTATE:")
-    out(2, "return -3")
-    _emit_views(out, 1, "-4", mask_view)
-    out(1, "for i in range(N):")
-    if kind == "step":
-        out(2, "reward, event = _step1(frames[i], states[i], sc)")
-        out(2, "rewards[i] = reward")
-        out(2, "events[i] = event")
-    else:
-        out(2, "_reset1(frames[i], states[i], sc)")
-    out(1, "return 0")
-    out(0)
-    out(0)
+def _bits(x: object, what: str) -> int:
+    """A finite float's IEEE bits as an int64 (how the header holds floats)."""
+    return int(np.array([finite(x, what)], np.float64).view(np.int64)[0])
+
+
+def _pass_table(program: ir.Program, plan: Plan, link: int, colors: tuple[list[int], list[int]]) -> list[int]:
+    """A perception pass's table (carc.backend.header's PASS_*): link, colour bits, whether to skip
+    repeated rows (more than ROW_REPEAT_SHADES shades to test), where results go."""
+    pix, obj = colors
+    shades = sum(len(program.colors[c].shades) for c in set(pix) | set(obj))
+    table = [link, sum(1 << c for c in pix), sum(1 << c for c in obj), int(shades > header.ROW_REPEAT_SHADES)]
+    table += [plan.pix_base + REGION * plan.pixel_slot[c] if c in pix else -1 for c in range(MAX_COLORS)]
+    table += [plan.obj_base + REGION * MAX_OBJECTS * plan.object_slot[c] if c in obj else -1 for c in range(MAX_COLORS)]
+    table += [HEADER + plan.object_slot[c] if c in obj else -1 for c in range(MAX_COLORS)]
+    return table
+
+
+def _emit_head(out: Out, program: ir.Program, plan: Plan, parts: _Parts) -> None:
+    """``_HEAD``: the program's table for the library (carc.backend.header's HEAD_* words)."""
+    dtype, per_word = mask_dtype(program)
+    tables = [0]
+    for stage in program.stages:
+        tables.append(tables[-1] + len(stage.subtasks))
+    tables += [s.index for stage in program.stages for s in stage.subtasks]
+    tables += [_bits(s.bonus, "a bonus") for s in program.subtasks]
+    step_at = reset_at = 0  # 0: no pass
+    if parts.step_colors[0] or parts.step_colors[1]:
+        step_at = header.HEAD_TABLES + len(tables)
+        tables += _pass_table(program, plan, LINK_CLASSIFY_STEP, parts.step_colors)
+    if parts.reset_pass:
+        reset_at = header.HEAD_TABLES + len(tables)
+        tables += _pass_table(program, plan, LINK_CLASSIFY_RESET, parts.reset_colors)
+    elif parts.reset_colors[0] or parts.reset_colors[1]:
+        reset_at = step_at  # the step's pass covers every colour reset reads
+    words = {
+        header.HEAD_WORDS: header.HEAD_TABLES + len(tables), header.HEAD_NSTATE: StateLayout.of(program).size,
+        header.HEAD_FLOAT_SLOTS: plan.float_size, header.HEAD_INT_BASE: plan.int_base,
+        header.HEAD_RUN_TABLES: RUN_TABLES if program.object_colors else 0, header.HEAD_MASK_BYTES: 2 if dtype == "uint16" else 1,
+        header.HEAD_LANES: per_word, header.HEAD_STEP_PASS: step_at, header.HEAD_RESET_PASS: reset_at,
+        header.HEAD_PROGRAM: LINK_PROGRAM, header.HEAD_NSUB: len(program.subtasks), header.HEAD_NSTAGE: len(program.stages),
+        header.HEAD_SHAPING: int(program.shaping is not None), header.HEAD_LOW: _bits(program.bounds[0], "a bound"),
+        header.HEAD_HIGH: _bits(program.bounds[1], "a bound"),
+        header.HEAD_GAMMA: _bits(program.shaping.gamma, "gamma") if program.shaping is not None else 0,
+    }
+    head = [words[k] for k in range(header.HEAD_TABLES)] + tables
+    out(0, "# the library's table: geometry, stages, bonuses, bounds, perception passes, links (carc.backend.linkage)")
+    out(0, f"_HEAD = np.array(({', '.join(repr(int(v)) for v in head)},), np.int64)")

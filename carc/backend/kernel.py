@@ -1,12 +1,17 @@
 """Compile a checked program into a numba kernel, cached on disk by content hash.
 
-``compile_program`` generates the kernel's Python source from the IR (``carc.backend.codegen``), audits it
-(``carc.backend.srccheck``), writes it to ``<cache dir>/k_<hash16>.py`` (atomically, only when the content
-changed, so numba's own on-disk cache stays valid), and imports it with importlib from the audited
-source in memory. The module's entry points carry explicit numba signatures, so importing it compiles
-them eagerly the first time and loads them from numba's cache afterwards: a second compile of the same
-program, in any process, is a cache load. What the cache trusts, and how it is checked (ownership,
-permissions, keyed digests of numba's files, no ``.pyc``), is ``carc.backend.cache``.
+A kernel is the library (carc/backend/library.py), compiled once per carc version into
+``<cache dir>/lib_<hash16>.py`` and loaded once per process, and the program's own small module
+(``carc.backend.codegen``: its classifiers and ``_program``). ``compile_program`` generates the
+program's module from the IR, audits it (``carc.backend.srccheck``), writes it to
+``<cache dir>/k_<hash16>.py`` (atomically, only when the content changed, so numba's own on-disk
+cache stays valid), imports it with importlib from the audited source in memory, and links it: the
+addresses of its compiled functions go into its header table, and its entry points call the
+library's functions (carc.backend.linkage). The compiled functions carry explicit numba signatures,
+so importing compiles them eagerly the first time and loads them from numba's cache afterwards: a
+second compile of the same program, in any process, is a cache load. What the cache trusts, and how
+it is checked (ownership, permissions, keyed digests of numba's files, no ``.pyc``), is
+``carc.backend.cache``.
 
 The cache directory is ``cache_dir``, else ``$CARC_CACHE_DIR``, else ``~/.cache/carc``; a private
 per-user fallback under the temp dir when that cannot be written.
@@ -33,9 +38,11 @@ from typing import Any
 import numpy as np
 
 from carc import __version__, ir
+from carc.backend import header
 from carc.backend.cache import ENV_CACHE_DIR, CacheError, cache_root, configured_directory, import_verified
 from carc.backend.codegen import CODEGEN_VERSION, IDENTIFIER, generate
 from carc.backend.srccheck import check_generated_source
+from carc.backend.template import LIBRARY_ENTRIES, library_module_source
 from carc.core.args import new_state_args
 from carc.core.files import write_text_atomic
 
@@ -43,6 +50,8 @@ __all__ = ["ENV_CACHE_DIR", "CacheError", "Kernel", "artifact_source", "cache_di
            "program_hash", "write_artifact"]
 MAX_ARTIFACT_BYTES = 16 << 20
 _LOADED: dict[tuple[str, str], tuple[Path, ModuleType]] = {}
+_LIBRARIES: dict[str, ModuleType] = {}
+_CLASSIFIERS = {header.LINK_CLASSIFY_STEP: "_classify_step_rows", header.LINK_CLASSIFY_RESET: "_classify_reset_rows"}
 
 
 # ---- hashing -----------------------------------------------------------------------------------
@@ -126,7 +135,7 @@ class Kernel:
         """The optimised LLVM IR of the step function (for `carc compile --emit llvm`).
 
         numba keeps no IR for code loaded from its cache, so this compiles a private copy of the
-        module afresh (a cold compile: seconds)."""
+        standalone module (the library with the program's functions linked in) afresh: seconds."""
         return self._inspect("inspect_llvm")
 
     def _inspect(self, what: str) -> str:
@@ -146,18 +155,58 @@ class Kernel:
 
 
 def compile_program(program: ir.Program, cache_dir: Path | None = None) -> Kernel:
-    """Generate, audit, write (if new) and import the kernel of a checked program."""
-    source = generate(program)
-    check_generated_source(source)
+    """Generate, audit, write (if new), import and link the kernel of a checked program."""
+    source = generate(program, standalone=False)
+    check_generated_source(source, provided=LIBRARY_ENTRIES)
     digest = program_hash(program)
-    return Kernel(program, digest, *_load(cache_root(cache_dir), f"k_{digest[:16]}", source, f"carc_kernel_{digest[:16]}"))
+    root = cache_root(cache_dir)
+    library = load_library(root)
+    return Kernel(program, digest, *_load(root, f"k_{digest[:16]}", source, f"carc_kernel_{digest[:16]}", library))
 
 
-def _load(root: Path, stem: str, source: str, module_name: str) -> tuple[Path, ModuleType]:
-    """The module of ``source`` in the cache, imported once per process."""
+def library_stem() -> str:
+    """The library's name in the cache: its source and the text of linkage.py and header.py, hashed (so
+    a new carc, or a new link ABI, compiles a new library)."""
+    abi = b"".join((Path(__file__).parent / name).read_bytes() for name in ("linkage.py", "header.py"))
+    digest = hashlib.sha256(library_module_source().encode("ascii") + b"\0" + abi).hexdigest()
+    return f"lib_{digest[:16]}"
+
+
+def load_library(root: Path) -> ModuleType:
+    """The kernel library in the cache directory ``root``: compiled the first time, then loaded from
+    numba's cache; imported once per process and directory."""
+    stem = library_stem()
+    key = str(root / f"{stem}.py")
+    if key not in _LIBRARIES:  # named like a program's module: by content, not by directory (numba's cache records the name)
+        _LIBRARIES[key] = import_verified(root, stem, library_module_source(), f"carc_library_{stem[4:]}")[1]
+    return _LIBRARIES[key]
+
+
+def _link(module: ModuleType, library: ModuleType) -> None:
+    """Point a program's module at its library: the header's links become the addresses of the
+    module's compiled classifiers and ``_program``, and the entry points call the library."""
+    from carc.backend import linkage  # numba's internals: imported only when a kernel is loaded
+
+    head = module._HEAD
+    for at in sorted({int(head[header.HEAD_STEP_PASS]), int(head[header.HEAD_RESET_PASS])} - {0}):
+        name = _CLASSIFIERS[int(head[at + header.PASS_CLASSIFY])]
+        head[at + header.PASS_CLASSIFY] = linkage.native_address(getattr(module, name), header.CLASSIFY_SIGNATURE)
+    if int(head[header.HEAD_PROGRAM]) != header.LINK_PROGRAM:
+        raise ValueError("internal error: a program module's header does not link _program")
+    head[header.HEAD_PROGRAM] = linkage.native_address(module._program, header.PROGRAM_SIGNATURE)
+    for name in LIBRARY_ENTRIES:
+        setattr(module, name, getattr(library, name))
+    setattr(module, "_SC", module._scratch(0, 0))  # noqa: B010 - the module's own global, rebuilt with the links
+
+
+def _load(root: Path, stem: str, source: str, module_name: str, library: ModuleType | None = None) -> tuple[Path, ModuleType]:
+    """The module of ``source`` in the cache, imported (and linked to ``library``, if given) once per process."""
     key = (str(root / f"{stem}.py"), hashlib.sha256(source.encode("ascii")).hexdigest())
     if key not in _LOADED:
-        _LOADED[key] = import_verified(root, stem, source, module_name)
+        path, module = import_verified(root, stem, source, module_name)
+        if library is not None:
+            _link(module, library)
+        _LOADED[key] = path, module
     return _LOADED[key]
 
 

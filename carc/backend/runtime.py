@@ -1,14 +1,13 @@
-"""The numba runtime every generated kernel shares: saturation, defined divisions, box measures,
-distances and the connected components of recorded runs.
+"""The numba runtime of the kernel library: perception's generic steps (repeated rows, the mask
+scan) and the connected components of recorded runs. (A program's scalar measures, such as
+saturation and box extents, are written out in place by carc.backend.scalar.)
 
 This file is a real module (tests import it and call its functions) and the source of the runtime
-part of every generated module: the code generator copies its text from the RUNTIME line on,
-verbatim, after the module constants it writes itself (SATURATION, KEY_BITS and MAX_OBJECTS, the
-same names with the same values as below). The copied text passes carc.backend.srccheck's
-whitelist like everything else generated, and needs only math, numpy and numba.
+part of the kernel library (carc.backend.library) and of every standalone kernel: carc.backend.template
+copies its text from the RUNTIME line on, verbatim, after the module constants it writes itself
+(KEY_BITS and MAX_OBJECTS among them, the same names with the same values as below). The copied text
+passes carc.backend.srccheck's whitelist like everything else generated, and needs only numpy and numba.
 """
-
-import math
 
 import numpy as np
 from numba import njit
@@ -32,44 +31,173 @@ SPAN_ROW_SHIFT = 2 * KEY_BITS
 SPAN_FIRST_SHIFT = KEY_BITS
 COORD_MASK = (1 << KEY_BITS) - 1
 
-@njit(cache=True, error_model="numpy")
-def _sat(x):
-    x = -SATURATION if -SATURATION > x else x
-    return SATURATION if SATURATION < x else x
+# Lowest set bit of a 64-bit word: its index is _BIT[(d & -d) * _DEBRUIJN >> 58] (de Bruijn).
+_DEBRUIJN = np.uint64(0x03F79D71B4CB0A89)
+_BIT = (0, 1, 48, 2, 57, 49, 28, 3, 61, 58, 50, 42, 38, 29, 17, 4, 62, 55, 59, 36, 53, 51, 43, 22, 45, 39, 33, 30, 24, 18,
+        12, 5, 63, 47, 56, 27, 60, 41, 37, 16, 54, 35, 52, 21, 44, 32, 23, 11, 46, 26, 40, 15, 34, 20, 31, 10, 25, 14, 19,
+        9, 13, 8, 7, 6)
 
 
 @njit(cache=True, error_model="numpy")
-def _floor(x):
-    return np.floor(x) + 0.0
+def _rows_same(frame, same, H, W):
+    # same[y] = 1 when row y of the frame equals row y - 1 byte for byte, else 0 (same[0] = 0).
+    # Rows compare as 64-bit words when a row is whole words long, four at a time, stopping at the
+    # first difference: a frame without repeated rows costs little more than a word per row.
+    n = 3 * W
+    f = frame.reshape(H * n)
+    if H > 0:
+        same[0] = 0
+    if n % 8 == 0:
+        w = f.view(np.uint64)
+        nw = n // 8
+        for y in range(1, H):
+            a = y * nw
+            b = a - nw
+            k = 0
+            d = np.uint64(0)
+            while k + 4 <= nw and d == 0:
+                d = (w[a + k] ^ w[b + k]) | (w[a + k + 1] ^ w[b + k + 1]) | (w[a + k + 2] ^ w[b + k + 2]) | (w[a + k + 3] ^ w[b + k + 3])
+                k += 4
+            while k < nw and d == 0:
+                d = w[a + k] ^ w[b + k]
+                k += 1
+            same[y] = d == 0
+    else:
+        for y in range(1, H):
+            a = y * n
+            b = a - n
+            k = 0
+            while k < n and f[a + k] == f[b + k]:
+                k += 1
+            same[y] = k == n
 
 
 @njit(cache=True, error_model="numpy")
-def _per(x, t):
-    return x / t if t > 0.0 else 0.0
+def _block_end(m64, same, y, H, nw):
+    # The last row of the block that starts at row y: the rows after it that repeat it in the
+    # frame (same[y] == 1) or in the colour mask (their classified mask rows equal row y's).
+    wrow = m64[y * nw:(y + 1) * nw]
+    y1 = y
+    while y1 + 1 < H:
+        if same[y1 + 1] != 1:
+            nrow = m64[(y1 + 1) * nw:(y1 + 2) * nw]
+            k = 0
+            while k < nw and nrow[k] == wrow[k]:
+                k += 1
+            if k < nw:
+                return y1
+        y1 += 1
+    return y1
 
 
 @njit(cache=True, error_model="numpy")
-def _extent(lo, hi):
-    w = hi - lo + 1.0
-    return _sat(w) if w > 0.0 else 0.0
+def _add_run(fw, m, pix_at, a, b, y0, y1):
+    # The rectangle of columns a..b, rows y0..y1 into the statistics (area, sum x, sum y, x0, y0,
+    # x1, y1 at fw[pix_at[c]]) of each colour c in the bits m; integer sums, exact in float64.
+    ln = b - a + 1
+    k = y1 - y0 + 1
+    c = 0
+    while m != 0:
+        if m & 1:
+            o = pix_at[c]
+            if fw[o] == 0.0:
+                fw[o + 4] = float(y0)
+            fw[o] += float(ln * k)
+            fw[o + 1] += float(((a + b) * ln) // 2 * k)
+            fw[o + 2] += float(ln * (((y0 + y1) * k) // 2))
+            fw[o + 3] = min(fw[o + 3], float(a))
+            fw[o + 5] = max(fw[o + 5], float(b))
+            fw[o + 6] = float(y1)
+        m >>= 1
+        c += 1
 
 
 @njit(cache=True, error_model="numpy")
-def _fill(area, x0, y0, x1, y1):
-    cover = _extent(x0, x1) * _extent(y0, y1)
-    return _sat(area / cover) if cover > 0.0 else 0.0
+def _pixels_open(fw, pix, pix_at):
+    for c in range(len(pix_at)):
+        if (pix >> c) & 1:
+            o = pix_at[c]
+            fw[o] = 0.0
+            fw[o + 1] = 0.0
+            fw[o + 2] = 0.0
+            fw[o + 3] = float(1 << 30)
+            fw[o + 5] = -1.0
 
 
 @njit(cache=True, error_model="numpy")
-def _aspect(x0, y0, x1, y1):
-    h = _extent(y0, y1)
-    return _sat(_extent(x0, x1) / h) if h > 0.0 else 0.0
+def _pixels_close(fw, pix, pix_at):
+    # An empty region: 0, 0, 0, 0, 0, -1, -1.
+    for c in range(len(pix_at)):
+        if (pix >> c) & 1:
+            o = pix_at[c]
+            if fw[o] == 0.0:
+                fw[o + 3] = 0.0
+                fw[o + 4] = 0.0
+                fw[o + 5] = -1.0
+                fw[o + 6] = -1.0
+
+
+@njit(cache=True, error_model="numpy")
+def _scan(mk, same, H, W, Wr, pix, pix_at, obj, obj_at, count_at, iw, ib, fw):
+    # One perception pass over the colour mask mk (uint8 or uint16, H rows of Wr cells, only rows
+    # with same[y] != 1 classified): a block of rows that repeat the row above (in the frame, or in
+    # the mask) has that row's runs, so each block is scanned once (its first row), a run standing
+    # for a rectangle. pix / obj: the colour bits whose pixel statistics / objects this pass
+    # computes. Colour c's pixel statistics go to fw[pix_at[c]]; object runs are recorded at
+    # iw[ib:] packed as (block, first column, last column, mask value), and _objects numbers each
+    # object colour's components (how many at iw[count_at[c]], their statistics from
+    # fw[obj_at[c]]). same becomes the block table: same[n] packs block n's first and last row.
+    # Runs are found a 64-bit word at a time: rows with no colour are skipped whole, and inside a
+    # row only the lanes where the mask value changes are visited (the lowest by de Bruijn).
+    lanes = 8 // mk.itemsize
+    lane_bits = np.uint64(64 // lanes)
+    lane_mask = np.uint64((1 << (64 // lanes)) - 1)
+    lane_shift = 3 if lanes == 8 else 4
+    m64 = mk.view(np.uint64)
+    nw = Wr // lanes
+    _pixels_open(fw, pix, pix_at)
+    nk = 0
+    n = 0
+    y = 0
+    while y < H:
+        y1 = _block_end(m64, same, y, H, nw)
+        same[n] = (y << KEY_BITS) | y1
+        wrow = m64[y * nw:(y + 1) * nw]
+        prev = np.int64(0)
+        start = 0
+        for i in range(nw + 1):
+            # a zero word after the row ends its last run (rows are zero-padded from W to Wr)
+            w = wrow[i] if i < nw else np.uint64(0)
+            d = w ^ ((w << lane_bits) | np.uint64(prev))
+            while d != 0:
+                j = _BIT[((d & (~d + np.uint64(1))) * _DEBRUIJN) >> np.uint64(58)] >> lane_shift
+                sj = np.uint64(j) * lane_bits
+                d &= ~(lane_mask << sj)
+                x = lanes * i + j
+                # the run [start, x - 1] of mask value prev ends: a rectangle over rows y..y1
+                if prev & pix:
+                    _add_run(fw, prev & pix, pix_at, start, x - 1, y, y1)
+                if prev & obj:
+                    iw[ib + nk] = (n << RUN_ROW_SHIFT) | (start << RUN_FIRST_SHIFT) | ((x - 1) << RUN_LAST_SHIFT) | prev
+                    nk += 1
+                start = x
+                prev = np.int64((w >> sj) & lane_mask)
+        n += 1
+        y = y1 + 1
+    _pixels_close(fw, pix, pix_at)
+    if obj != 0:
+        vr = iw[ib:ib + nk]
+        runs = iw[ib + H * W:ib + 2 * H * W]
+        parent = iw[ib + 2 * H * W:ib + 3 * H * W]
+        for c in range(len(obj_at)):
+            if (obj >> c) & 1:
+                iw[count_at[c]] = _objects(vr, 1 << c, runs, parent, fw, obj_at[c], same)
 
 
 @njit(cache=True, error_model="numpy")
 def _spans(vr, bit, runs):
     # The maximal spans of the colour `bit` (adjacent recorded runs merged) into runs, packed as
-    # (row, first column, last column); returns how many.
+    # (block, first column, last column); returns how many.
     nr = 0
     for i in range(vr.shape[0]):
         e = vr[i]
@@ -95,10 +223,11 @@ def _root(parent, p):
 
 @njit(cache=True, error_model="numpy")
 def _join(runs, parent, nr):
-    # Union each span with the spans of the row above that touch it, diagonals included.
+    # Union each span with the spans of the block above that touch it, diagonals included; the
+    # root of a component is its earliest span (span r's root, an earlier span once it touches one,
+    # is kept in p).
     j0 = 0
     for r in range(nr):
-        parent[r] = r
         e = runs[r]
         y = e >> SPAN_ROW_SHIFT
         a = (e >> SPAN_FIRST_SHIFT) & COORD_MASK
@@ -107,25 +236,49 @@ def _join(runs, parent, nr):
             j0 += 1
         while j0 < r and runs[j0] >> SPAN_ROW_SHIFT == y - 1 and (runs[j0] & COORD_MASK) + 1 < a:
             j0 += 1
+        p = r
         j = j0
         while j < r and runs[j] >> SPAN_ROW_SHIFT == y - 1 and (runs[j] >> SPAN_FIRST_SHIFT) & COORD_MASK <= b + 1:
-            p = _root(parent, r)
             q = _root(parent, j)
-            if p < q:
+            if q < p:
+                if p != r:
+                    parent[p] = q
+                p = q
+            elif p < q:
                 parent[q] = p
-            elif q < p:
-                parent[p] = q
             j += 1
+        parent[r] = p
 
 
 @njit(cache=True, error_model="numpy")
-def _number(runs, parent, nr, fw, ob):
+def _add_object(fw, o, a0, a1, a2, a3, a5, a6):
+    fw[o] += a0
+    fw[o + 1] += a1
+    fw[o + 2] += a2
+    fw[o + 3] = min(fw[o + 3], a3)
+    fw[o + 5] = max(fw[o + 5], a5)
+    fw[o + 6] = max(fw[o + 6], a6)
+
+
+@njit(cache=True, error_model="numpy")
+def _number(runs, parent, nr, fw, ob, blocks):
     # Number the components in raster order of their root span and add up each kept one's
-    # statistics; runs[r] becomes span r's object number (-1: not kept).
+    # statistics (a span of block n stands for the rectangle over the block's rows; consecutive
+    # spans of one object add up in a0..a6 first); runs[r] becomes span r's object number (-1: not
+    # kept).
     n = 0
+    q = -1
+    a0 = 0.0
+    a1 = 0.0
+    a2 = 0.0
+    a3 = 0.0
+    a5 = 0.0
+    a6 = 0.0
     for r in range(nr):
         e = runs[r]
-        y = e >> SPAN_ROW_SHIFT
+        blk = blocks[e >> SPAN_ROW_SHIFT]
+        y0 = blk >> KEY_BITS
+        y1 = blk & COORD_MASK
         a = (e >> SPAN_FIRST_SHIFT) & COORD_MASK
         b = e & COORD_MASK
         p = _root(parent, r)
@@ -136,9 +289,9 @@ def _number(runs, parent, nr, fw, ob):
                 fw[o + 1] = 0.0
                 fw[o + 2] = 0.0
                 fw[o + 3] = float(a)
-                fw[o + 4] = float(y)
+                fw[o + 4] = float(y0)
                 fw[o + 5] = float(b)
-                fw[o + 6] = float(y)
+                fw[o + 6] = float(y1)
                 runs[r] = n
                 n += 1
             else:
@@ -146,34 +299,36 @@ def _number(runs, parent, nr, fw, ob):
         else:
             runs[r] = runs[p]
         s = runs[r]
-        if s >= 0:
-            o = ob + 7 * s
-            ln = b - a + 1
-            fw[o] += float(ln)
-            fw[o + 1] += float(((a + b) * ln) // 2)
-            fw[o + 2] += float(y * ln)
-            if a < fw[o + 3]:
-                fw[o + 3] = float(a)
-            if b > fw[o + 5]:
-                fw[o + 5] = float(b)
-            if y > fw[o + 6]:
-                fw[o + 6] = float(y)
+        if s != q:
+            if q >= 0:
+                _add_object(fw, ob + 7 * q, a0, a1, a2, a3, a5, a6)
+            q = s
+            a0 = 0.0
+            a1 = 0.0
+            a2 = 0.0
+            a3 = float(a)
+            a5 = float(b)
+            a6 = float(y1)
+        ln = b - a + 1
+        k = y1 - y0 + 1
+        a0 += float(ln * k)
+        a1 += float(((a + b) * ln) // 2 * k)
+        a2 += float(ln * (((y0 + y1) * k) // 2))
+        a3 = min(a3, float(a))
+        a5 = max(a5, float(b))
+        a6 = max(a6, float(y1))
+    if q >= 0:
+        _add_object(fw, ob + 7 * q, a0, a1, a2, a3, a5, a6)
     return n
 
 
-@njit("int64(int64[::1], int64, int64[::1], int64[::1], float64[::1], int64)", cache=True, error_model="numpy")
-def _objects(vr, bit, runs, parent, fw, ob):
-    # The 8-connected components of one colour, from the recorded runs (raster order): maximal
-    # spans of the colour, joined to touching spans of the row above (union-find, the earlier
-    # span is the root), then numbered in raster order of their first pixel; the first MAX_OBJECTS
-    # get (area, sum x, sum y, x0, y0, x1, y1) at fw[ob + 7 * n]. Returns how many were kept.
+@njit("int64(int64[::1], int64, int64[::1], int64[::1], float64[::1], int64, int64[::1])", cache=True, error_model="numpy")
+def _objects(vr, bit, runs, parent, fw, ob, blocks):
+    # The 8-connected components of one colour, from the recorded runs (raster order of blocks,
+    # blocks[n] packing block n's first and last row): maximal spans of the colour, joined to
+    # touching spans of the block above (union-find, the earlier span is the root), then numbered
+    # in raster order of their first pixel; the first MAX_OBJECTS get (area, sum x, sum y, x0, y0,
+    # x1, y1) at fw[ob + 7 * n]. Returns how many were kept.
     nr = _spans(vr, bit, runs)
     _join(runs, parent, nr)
-    return _number(runs, parent, nr, fw, ob)
-
-
-@njit(cache=True, error_model="numpy")
-def _distance(ax, ay, bx, by):
-    dx = ax - bx
-    dy = ay - by
-    return _sat(math.sqrt(dx * dx + dy * dy))
+    return _number(runs, parent, nr, fw, ob, blocks)

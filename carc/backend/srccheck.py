@@ -57,6 +57,8 @@ LOCAL_NAMES = frozenset("""
     y x k j i r g b src dst wrow nw acc prev start w d sj v t nk ln vr runs parent bit ob o nr e a p q
     j0 n s cnt m reward event stage complete code result h value what dtype ndim shape nstate tile bigger
     dx dy ax ay bx by lo hi area cover x0 y0 x1 y1
+    same blocks blk c ib pix obj pix_at obj_at count_at lanes lane_bits lane_mask lane_shift nrow
+    mode ow hd hf si sf at link size nsub nst order bonus low high o0 e0 f0 i0 m0 end L
 """.split())
 
 BUILTIN_NAMES = frozenset({
@@ -68,12 +70,14 @@ CALLABLE_NAMES = frozenset({
     "ValueError", "njit",
 })
 
+_PRIVATE = re.compile(r"_[a-z][a-z0-9]*(?:_[a-z0-9]+)*\Z")
+
 MODULE_ATTRIBUTES = {
     "np": frozenset({"uint8", "uint16", "uint64", "int32", "int64", "float64", "zeros", "empty", "array",
                      "ascontiguousarray", "ndarray", "floor", "dtype"}),
     "math": frozenset({"sqrt", "floor"}),
 }
-OBJECT_ATTRIBUTES = frozenset({"shape", "dtype", "ndim", "flags", "c_contiguous", "writeable", "reshape", "view"})
+OBJECT_ATTRIBUTES = frozenset({"shape", "dtype", "ndim", "flags", "c_contiguous", "writeable", "reshape", "view", "itemsize"})
 CALLABLE_ATTRIBUTES = frozenset({
     "np.zeros", "np.empty", "np.array", "np.ascontiguousarray", "np.floor", "np.uint8", "np.uint16",
     "np.uint64", "np.int32", "np.int64", "np.float64", "np.dtype", "math.sqrt", "math.floor",
@@ -89,7 +93,7 @@ FORBIDDEN_NAMES = frozenset({
 
 IMPORTS = {("math", None), ("numpy", "np")}
 IMPORT_FROM = {("numba", "njit", None)}
-NJIT_KEYWORDS = {"cache": (True,), "error_model": ("numpy",), "dtype": None, "order": ("C",)}
+NJIT_KEYWORDS = {"cache": (True,), "error_model": ("numpy",), "no_cpython_wrapper": (True,), "dtype": None, "order": ("C",)}
 
 STRING = re.compile(r"[A-Za-z0-9 _,.:;()\[\]<>=+\-*/'!?#|%]*\Z")
 DOCSTRING = re.compile(r"[A-Za-z0-9 _,.:;()\[\]<>=+\-*/'!?#|%`\n@{}]*\Z")
@@ -141,8 +145,9 @@ class _Walk:
     calls: set[str] = field(default_factory=set)
 
 
-def check_generated_source(source: str) -> dict[str, Any]:
-    """Refuse generated source that strays outside the whitelist; report what it uses."""
+def check_generated_source(source: str, provided: tuple[str, ...] = ()) -> dict[str, Any]:
+    """Refuse generated source that strays outside the whitelist; report what it uses. ``provided``:
+    functions the module may call without defining them (a program's module calls its library's)."""
     if not isinstance(source, str):
         raise GeneratedSourceError("generated source must be text")
     if "\x00" in source or any(ord(ch) > 126 or (ord(ch) < 32 and ch not in "\n") for ch in source):
@@ -152,7 +157,7 @@ def check_generated_source(source: str) -> dict[str, Any]:
     except SyntaxError as err:
         raise GeneratedSourceError(f"line {err.lineno}: generated source does not parse: {err.msg}") from None
     walk = _Walk(
-        defined={n.name for n in tree.body if isinstance(n, ast.FunctionDef)},
+        defined={n.name for n in tree.body if isinstance(n, ast.FunctionDef)} | {n for n in provided if _PRIVATE.match(n)},
         top_level={id(n) for n in tree.body},
         decorators={id(d) for n in ast.walk(tree) if isinstance(n, ast.FunctionDef) for d in n.decorator_list},
         docstrings=_docstrings(tree),
@@ -299,7 +304,7 @@ def _check_decorator(node: ast.expr) -> None:
     if kws.get("cache") is None or not (isinstance(kws["cache"], ast.Constant) and kws["cache"].value is True):
         raise _fail(node, "njit must have cache=True")
     for key, value in kws.items():
-        if key not in ("cache", "error_model"):
+        if key not in ("cache", "error_model", "no_cpython_wrapper"):
             raise _fail(node, f"njit option {key!r} is not allowed (no fastmath, nogil, parallel...)")
         allowed = NJIT_KEYWORDS[key]
         if not (isinstance(value, ast.Constant) and allowed is not None and value.value in allowed and type(value.value) is type(allowed[0])):

@@ -1,8 +1,10 @@
-"""The module template: what every generated kernel module holds besides its program's code.
+"""The module template: what every kernel holds besides its program's code.
 
-The runtime (carc/backend/runtime.py, a real module) is copied verbatim from its RUNTIME line;
-the entry points below are plain Python, identical for every program: they check input, own the
-scratch buffer and call the program's ``@njit`` functions.
+The runtime (carc/backend/runtime.py) and the library (carc/backend/library.py), both real modules,
+are copied verbatim from their RUNTIME / LIBRARY lines; ``library_module_source`` is the library as
+the kernel cache compiles it once per carc version. The entry points below are plain Python,
+identical for every program: they check input, own the scratch buffer (whose header they fill with
+the program's ``_HEAD`` table) and call the library's ``@njit`` functions.
 """
 
 from __future__ import annotations
@@ -10,21 +12,63 @@ from __future__ import annotations
 from functools import cache
 from pathlib import Path
 
+from carc import ir
+from carc.backend import header
+from carc.backend.perception import KEY_BITS, MAX_COLORS, MAX_OBJECTS, REGION
+from carc.core.limits import LIMITS, MAX_SIDE
+from carc.ir.layout import DONE, PREVIOUS_POTENTIAL, PROGRESS, TILE
+
 RUNTIME_MARKER = "# ---- RUNTIME:"
+LIBRARY_MARKER = "# ---- LIBRARY:"
+LIBRARY_ENTRIES = ("_step1", "_reset1", "_step_batch", "_reset_batch")  # what a program's module calls
+
+
+def _text_after(file: str, marker: str) -> str:
+    text = (Path(__file__).parent / file).read_text(encoding="ascii")
+    return text[text.index(marker):].split("\n", 1)[1]
 
 
 @cache
 def runtime_source() -> str:
     """The runtime's text as generated modules hold it (read from the file, never imported here)."""
-    text = (Path(__file__).parent / "runtime.py").read_text(encoding="ascii")
-    start = text.index(RUNTIME_MARKER)
-    return text[start:].split("\n", 1)[1]
+    return _text_after("runtime.py", RUNTIME_MARKER)
+
+
+@cache
+def library_source() -> str:
+    """The library's text as kernels hold it (read from the file, never imported here)."""
+    return _text_after("library.py", LIBRARY_MARKER)
+
+
+def library_constants() -> list[str]:
+    """The module constants the runtime's and the library's texts use (the same names and values as carc's)."""
+    names = {"SATURATION": float(ir.BIG), "KEY_BITS": KEY_BITS, "MAX_OBJECTS": MAX_OBJECTS, "MAX_SIDE": MAX_SIDE,
+             "MAX_COLORS": MAX_COLORS, "REGION": REGION, "PROGRESS": PROGRESS, "PREVIOUS_POTENTIAL": PREVIOUS_POTENTIAL, "DONE": DONE,
+             "TILE": TILE, "MAX_TILE": int(LIMITS["max_tile"].cap),
+             **header.HEAD_NAMES}
+    return [f"{name} = {value!r}" for name, value in sorted(names.items())]
+
+
+@cache
+def library_module_source() -> str:
+    """The library module the kernel cache compiles once per carc version: constants, the address
+    links of carc.backend.linkage, the runtime's text, then the library's."""
+    lines = ['"""The carc kernel library (generated from carc/backend/library.py). Do not edit."""', "",
+             "import math", "", "import numpy as np", "from numba import njit", "",
+             "from carc.backend.linkage import _as_words, _classify_link, _program_link", "", *library_constants(), ""]
+    return "\n".join(lines) + "\n" + runtime_source() + "\n\n" + library_source()
 
 
 # The plain-Python entry points (identical for every program; they only check input and own scratch).
 ENTRY_POINTS = '''
 def _scratch(h, w):
-    return np.zeros(8 * FLOAT_SLOTS + 8 * (INT_BASE + RUN_TABLES * h * w) + MASK_BYTES * h * (((w + LANES - 1) // LANES) * LANES), np.uint8)
+    o0 = 8 * _HEAD.shape[0]
+    e0 = o0 + 8 * (NSUB + 1)
+    size = e0 + 8 * (REGION + FLOAT_SLOTS + INT_BASE + RUN_TABLES * h * w + h) + MASK_BYTES * h * (((w + LANES - 1) // LANES) * LANES)
+    sc = np.zeros(size, np.uint8)
+    sc[0:o0] = _HEAD.view(np.uint8)
+    sc[e0:e0 + 8 * REGION] = np.array(EMPTY, np.float64).view(np.uint8)
+    return sc
 
 
 _SC = _scratch(0, 0)
@@ -64,6 +108,8 @@ def _fail(code, shape, nstate):
         raise ValueError("a state row has " + str(NSTATE) + " slots, got " + str(nstate) + " (use new_state)")
     if code == -5:
         raise ValueError("frames, states, rewards_out and events_out must have the same length")
+    if code == -6:
+        raise ValueError("a state row's tile (slot 2) must be from 1 to " + str(MAX_TILE) + " pixels (use new_state)")
     _grow(shape[-3], shape[-2])
 
 

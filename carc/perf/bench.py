@@ -8,13 +8,17 @@ Per frame shape (median ns per call over ``repeat`` timed passes over the frames
 * ``handwritten_ns``: ``carc.perf.handwritten.step``, a numba kernel written by hand for
   examples/minigrid/doorkey.car (null for any other program);
 * ``scan_floor_ns``: one plain numba pass that reads every byte of the frame and sums them;
-* ``compile_cold_s`` / ``compile_warm_s``: ``compile_program`` in a fresh process with an empty
-  cache directory, then in a second fresh process with that cache warm (medians; imports of carc
-  and numba before the call are reported apart, as ``compile_warm_imports_s``, as the floor leaves
-  numba's import out). ``numba_warm_load_floor_s`` is what loading one trivial cached numba function
-  costs in a fresh process: numba's one-time set-up, which any warm load pays; ``audit_cold_s`` / ``audit_s``: ``carc audit PROGRAM`` (its
-  compile check included) in a fresh process with a fresh cache directory, then again with the
-  audit's bounds-checked kernel cached (median);
+* ``compile_first_s`` / ``compile_cold_s`` / ``compile_warm_s``: ``compile_program`` in fresh
+  processes: with an empty cache directory (the kernel library, compiled once per carc version, and
+  the program), with only the library cached (a new program: what a repair loop pays), then with
+  the program cached too (medians; imports of carc and numba before the call are reported apart,
+  as ``compile_warm_imports_s``, as the floor leaves numba's import out); ``compile_cold_cpu_s``:
+  the cold compile's CPU seconds (user + system: on a busy machine, closer to the unloaded wall time).
+  ``numba_warm_load_floor_s`` is what loading one trivial cached numba function
+  costs in a fresh process: numba's one-time set-up, which any warm load pays; ``audit_first_s`` /
+  ``audit_cold_s`` / ``audit_s``: ``carc audit PROGRAM`` (its compile check included) in a fresh
+  process with a fresh cache directory, then with only the audit's bounds-checked library cached,
+  then with the program's bounds-checked kernel cached too (median);
 * ratios: ``speedup_vs_interpreter`` = interpreter / kernel, ``ratio_vs_handwritten`` = kernel /
   hand-written, ``ratio_vs_floor`` = kernel / floor.
 
@@ -167,9 +171,10 @@ from carc.backend.kernel import compile_program
 t1 = time.perf_counter()
 program = check_file(sys.argv[1])
 t2 = time.perf_counter()
+c2 = time.process_time()
 compile_program(program)
 t3 = time.perf_counter()
-print(json.dumps({"imports_s": t1 - t0, "check_s": t2 - t1, "compile_s": t3 - t2}))
+print(json.dumps({"imports_s": t1 - t0, "check_s": t2 - t1, "compile_s": t3 - t2, "compile_cpu_s": time.process_time() - c2}))
 """
 
 
@@ -221,35 +226,58 @@ def numba_warm_floor(repeats: int = COMPILE_REPEATS) -> float:
     return float(statistics.median(samples))
 
 
+def forget_programs(cache_dir: Path) -> None:
+    """Delete every program's kernel from a cache directory, keeping the kernel library (``lib_*``)."""
+    for path in [*cache_dir.glob("k_*"), *(cache_dir / "numba").glob("k_*")]:
+        path.unlink()
+
+
 def compile_times(program_path: str, repeats: int = COMPILE_REPEATS) -> dict[str, float]:
-    """Median compile_program seconds in fresh processes: cold (empty cache dir), then warm."""
-    cold, warm, imports = [], [], []
+    """Median compile_program seconds in fresh processes: first (empty cache dir), cold (only the
+    library cached), then warm."""
+    first: list[float] = []
+    cold: list[float] = []
+    cold_cpu: list[float] = []
+    warm: list[float] = []
+    imports: list[float] = []
     for _ in range(repeats):
         with tempfile.TemporaryDirectory(prefix="carc-bench-") as cache_dir:
-            cold.append(_compile_in_subprocess(program_path, cache_dir)["compile_s"])
+            first.append(_compile_in_subprocess(program_path, cache_dir)["compile_s"])
+            forget_programs(Path(cache_dir))
+            again = _compile_in_subprocess(program_path, cache_dir)
+            cold.append(again["compile_s"])
+            cold_cpu.append(again["compile_cpu_s"])
             second = _compile_in_subprocess(program_path, cache_dir)
             warm.append(second["compile_s"])
             imports.append(second["imports_s"])
-    return {"compile_cold_s": statistics.median(cold), "compile_warm_s": statistics.median(warm),
+    return {"compile_first_s": statistics.median(first), "compile_cold_s": statistics.median(cold),
+            "compile_cold_cpu_s": statistics.median(cold_cpu), "compile_warm_s": statistics.median(warm),
             "warm_imports_s": statistics.median(imports)}
 
 
 def audit_times(program_path: str, repeats: int = COMPILE_REPEATS) -> dict[str, float]:
     """Wall seconds of ``carc audit PROGRAM --json`` in fresh processes, in a fresh cache directory:
-    the first run compiles the bounds-checked kernel (``audit_cold_s``), the next ``repeats`` load it
-    from the audit's own cache (``audit_s``, median)."""
+    the first run compiles the bounds-checked library and kernel (``audit_first_s``); then, ``repeats``
+    times, with the program forgotten (only the library cached: ``audit_cold_s``, median) and again
+    with the program's bounds-checked kernel cached (``audit_s``, median)."""
+    from carc.audit.worker import BOUNDSCHECK_DIR
+
     command = [sys.executable, "-m", "carc", "audit", str(program_path), "--json"]
-    samples = []
+    first: list[float] = []
+    cold: list[float] = []
+    warm: list[float] = []
     with tempfile.TemporaryDirectory(prefix="carc-bench-") as cache_dir:
         env = {**os.environ, ENV_CACHE_DIR: cache_dir,
                "PYTHONPATH": os.pathsep.join(filter(None, [str(PACKAGE_PARENT), os.environ.get("PYTHONPATH")]))}
-        for _ in range(repeats + 1):
+        for run in range(2 * repeats + 1):
+            if run % 2 == 1:
+                forget_programs(Path(cache_dir) / BOUNDSCHECK_DIR)
             started = time.perf_counter()
             done = subprocess.run(command, env=env, capture_output=True, text=True, timeout=600)
             if done.returncode not in (0, 1):  # 1: an unsafe verdict, which still times the audit
                 raise RuntimeError(f"audit subprocess failed: {done.stderr.strip()[-2000:]}")
-            samples.append(time.perf_counter() - started)
-    return {"audit_cold_s": samples[0], "audit_s": statistics.median(samples[1:])}
+            (first if run == 0 else cold if run % 2 == 1 else warm).append(time.perf_counter() - started)
+    return {"audit_first_s": first[0], "audit_cold_s": statistics.median(cold), "audit_s": statistics.median(warm)}
 
 
 def verify_times(program_path: str, env_id: str, repeats: int = COMPILE_REPEATS) -> dict[str, float]:
@@ -349,19 +377,24 @@ def run_bench(program_path: str, frames: list[np.ndarray] | None = None, repeat:
             "ratio_vs_handwritten": _ratio(kernel_ns, handwritten_ns),
             "ratio_vs_floor": _ratio(kernel_ns, floor_ns),
         })
-    times = compile_times(program_path) if compile else {"compile_cold_s": None, "compile_warm_s": None, "warm_imports_s": None}
+    times: dict[str, float | None] = dict(compile_times(program_path)) if compile else dict.fromkeys(
+        ("compile_first_s", "compile_cold_s", "compile_cold_cpu_s", "compile_warm_s", "warm_imports_s"))
     numba_floor = numba_warm_floor() if compile else None
-    audit = audit_times(program_path) if compile else {"audit_cold_s": None, "audit_s": None}
+    audit: dict[str, float | None] = dict(audit_times(program_path)) if compile else dict.fromkeys(("audit_first_s", "audit_cold_s", "audit_s"))
     for entry in results:
         entry["compile_cold_s"] = times["compile_cold_s"]
         entry["compile_warm_s"] = times["compile_warm_s"]
     result: dict[str, Any] = {
         "program": program.name,
         "results": results,
+        "compile_first_s": times["compile_first_s"],
         "compile_cold_s": times["compile_cold_s"],
+        "compile_cold_cpu_s": times["compile_cold_cpu_s"],
         "compile_warm_s": times["compile_warm_s"],
         "compile_warm_imports_s": times["warm_imports_s"],
         "numba_warm_load_floor_s": numba_floor,
+        "warm_over_floor": _ratio(times["compile_warm_s"], numba_floor),
+        "audit_first_s": audit["audit_first_s"],
         "audit_cold_s": audit["audit_cold_s"],
         "audit_s": audit["audit_s"],
     }
@@ -395,14 +428,16 @@ def format_bench(result: dict[str, Any]) -> str:
         lines.append("  ".join(cell.rjust(widths[i]) if i else cell.ljust(widths[i]) for i, cell in enumerate(row)))
         if k == 0:
             lines.append("  ".join("-" * w for w in widths))
-    lines.append(f"compile: cold {_fmt(result['compile_cold_s'], 1, 2)} s, warm {_fmt(result['compile_warm_s'], 1, 3)} s"
-                 " (fresh processes; warm = loaded from the on-disk cache)")
+    lines.append(f"compile: cold {_fmt(result['compile_cold_s'], 1, 2)} s (CPU {_fmt(result.get('compile_cold_cpu_s'), 1, 2)} s), "
+                 f"warm {_fmt(result['compile_warm_s'], 1, 3)} s, first time {_fmt(result.get('compile_first_s'), 1, 2)} s"
+                 " (fresh processes; cold = a new program with the kernel library cached, warm = loaded from the on-disk cache)")
     if result.get("numba_warm_load_floor_s") is not None:
         lines.append(f"         numba's own floor for a warm load in a fresh process: {result['numba_warm_load_floor_s']:.3f} s"
                      f"; imports of carc and numba before it: {result['compile_warm_imports_s']:.3f} s")
     if result.get("audit_s") is not None:
         lines.append(f"audit (carc audit, compile check included, fresh process): {result['audit_s']:.2f} s, "
-                     f"{result['audit_cold_s']:.2f} s the first time for a program (bounds-checked kernel compiled)")
+                     f"{result['audit_cold_s']:.2f} s the first time for a program (bounds-checked kernel compiled), "
+                     f"{_fmt(result.get('audit_first_s'), 1, 2)} s the first time at all (bounds-checked library compiled)")
     if "env_id" in result:
         lines.append(f"env {result['env_id']}: {result['env_steps_per_s_symbolic']:.0f} steps/s symbolic (no render), "
                      f"{result['env_steps_per_s_plain']:.0f} plain (frames), {result['env_steps_per_s_wrapped']:.0f} wrapped "

@@ -1,0 +1,269 @@
+"""The kernel library: the part of every kernel that is the same for every program, compiled once
+per carc version into the trusted kernel cache (carc.backend.kernel loads it from there; nothing
+imports this file as a module).
+
+``_step1`` / ``_reset1`` check their input, cut the scratch buffer into its views, run perception
+(``_perceive``: the runtime's ``_rows_same``, the program's classifier, the runtime's ``_scan``,
+generic over the pass table's colour tables) and the program's ``_program`` function (the program's
+functions through the addresses in the scratch header: see carc.backend.linkage), then do what the
+IR's stage logic says, generically over the header's tables:
+which sub-tasks each stage holds (in order), their bonuses, the shaping discount and the reward
+bounds. ``_step_batch`` / ``_reset_batch`` run them over N environments. Every operation is the one
+the generated code of earlier carc versions did, in the same order, so rewards are bit-identical.
+
+The scratch buffer (uint8): the header (``HEAD_WORDS`` int64 words, written once by the program's
+module), then ``ow`` (float64: one predicate value per sub-task, the potential, then an empty region
+that object queries which find nothing read), ``fw`` (float64:
+perception results), ``iw`` (int64: perception header, recorded runs, the runtime's run tables,
+the repeated-rows table) and ``mk`` (the colour mask).
+
+The text from the LIBRARY line on is what kernels hold: the cached library module is carc's constants,
+the runtime and this text, with ``_classify_link`` / ``_program_link`` from carc.backend.linkage; a
+standalone artifact is the program's module, its own link functions (calls by name), the runtime and
+this text, and passes carc.backend.srccheck.
+"""
+
+from typing import Any
+
+import numpy as np
+from numba import njit
+
+from carc.backend import linkage
+from carc.backend.header import (
+    HEAD_FLOAT_SLOTS,
+    HEAD_GAMMA,
+    HEAD_HIGH,
+    HEAD_INT_BASE,
+    HEAD_LANES,
+    HEAD_LOW,
+    HEAD_MASK_BYTES,
+    HEAD_NSTAGE,
+    HEAD_NSTATE,
+    HEAD_NSUB,
+    HEAD_PROGRAM,
+    HEAD_RESET_PASS,
+    HEAD_RUN_TABLES,
+    HEAD_SHAPING,
+    HEAD_STEP_PASS,
+    HEAD_TABLES,
+    HEAD_WORDS,
+    PASS_CLASSIFY,
+    PASS_OBJ,
+    PASS_PIX,
+    PASS_PIX_AT,
+    PASS_ROWS,
+)
+from carc.backend.perception import MAX_COLORS, REGION
+from carc.backend.runtime import _rows_same, _scan
+from carc.core.limits import LIMITS, MAX_SIDE
+from carc.ir.layout import DONE, PREVIOUS_POTENTIAL, PROGRESS, TILE
+
+MAX_TILE = int(LIMITS["max_tile"].cap)
+
+_classify_link: Any = linkage._classify_link  # intrinsics: numba passes their typing context itself
+_program_link: Any = linkage._program_link
+_as_words: Any = linkage._as_words
+
+# ---- LIBRARY: the text kernels hold, from this line on ----
+
+
+@njit(cache=True, error_model="numpy")
+def _header(sc):
+    # The buffer as int64 and float64 words (every part is a slice of these: a numba view costs
+    # far more than a slice), and the header's length in words (0 when the buffer has no header yet).
+    si, sf = _as_words(sc)
+    n = si[0] if si.shape[0] >= HEAD_TABLES else 0
+    n = n if n <= si.shape[0] else 0
+    return si, sf, n
+
+
+@njit(cache=True, error_model="numpy")
+def _tile_ok(state):
+    # The tile slot holds a cell size from 1 to MAX_TILE pixels (what new_state gives; the code
+    # generator's interval analysis, which drops provably idle saturations, relies on it).
+    t = state[TILE]
+    return t >= 1.0 and t <= MAX_TILE
+
+
+@njit(cache=True, error_model="numpy")
+def _layout(hd, H, W):
+    # The padded row length of the mask, where ow, fw and iw start (in words) and where the mask
+    # starts and the buffer ends (in bytes).
+    L = hd[HEAD_LANES]
+    Wr = ((W + L - 1) // L) * L
+    o0 = hd[HEAD_WORDS]
+    f0 = o0 + hd[HEAD_NSUB] + 1 + REGION
+    i0 = f0 + hd[HEAD_FLOAT_SLOTS]
+    m0 = i0 + hd[HEAD_INT_BASE] + hd[HEAD_RUN_TABLES] * H * W + H
+    return Wr, o0, f0, i0, 8 * m0, 8 * m0 + hd[HEAD_MASK_BYTES] * H * Wr
+
+
+@njit(cache=True, error_model="numpy")
+def _perceive(hd, at, frame, mk, iw, fw, H, W, Wr):
+    # The perception pass whose table starts at hd[at]: zero the mask's padding when the frame
+    # shape changes, mark the rows equal to the row above (same, after the run tables) when the
+    # pass's classifier is costly enough for that to pay, have the program's classifier write the
+    # other rows' colour bits into the mask, and scan it (runtime).
+    if iw[0] != H or iw[1] != W:
+        for i in range(mk.shape[0]):
+            mk[i] = 0
+        iw[0] = H
+        iw[1] = W
+    ib = hd[HEAD_INT_BASE]
+    same = iw[ib + hd[HEAD_RUN_TABLES] * H * W:ib + hd[HEAD_RUN_TABLES] * H * W + H]
+    if hd[at + PASS_ROWS] != 0:
+        _rows_same(frame, same, H, W)
+    else:
+        for y in range(H):
+            same[y] = 0
+    _classify_link(hd[at + PASS_CLASSIFY], frame.reshape(H * W * 3), mk, same, H, W, Wr)
+    a = at + PASS_PIX_AT
+    pix_at = hd[a:a + MAX_COLORS]
+    obj_at = hd[a + MAX_COLORS:a + 2 * MAX_COLORS]
+    count_at = hd[a + 2 * MAX_COLORS:a + 3 * MAX_COLORS]
+    if hd[HEAD_MASK_BYTES] == 1:
+        _scan(mk, same, H, W, Wr, hd[at + PASS_PIX], pix_at, hd[at + PASS_OBJ], obj_at, count_at, iw, ib, fw)
+    else:
+        _scan(mk.view(np.uint16), same, H, W, Wr, hd[at + PASS_PIX], pix_at, hd[at + PASS_OBJ], obj_at, count_at, iw, ib, fw)
+
+
+@njit("Tuple((float64, int64))(uint8[:, :, ::1], float64[:], uint8[::1])", cache=True, error_model="numpy")
+def _step1(frame, state, sc):
+    H = frame.shape[0]
+    W = frame.shape[1]
+    if frame.shape[2] != 3 or H > MAX_SIDE or W > MAX_SIDE:
+        return 0.0, -2
+    si, sf, n = _header(sc)
+    if n < HEAD_TABLES:
+        return 0.0, -4
+    hd = si[0:n]
+    hf = sf[0:n]
+    if state.shape[0] != hd[HEAD_NSTATE]:
+        return 0.0, -3
+    if not _tile_ok(state):
+        return 0.0, -6
+    Wr, o0, f0, i0, m0, end = _layout(hd, H, W)
+    if sc.shape[0] < end:
+        return 0.0, -4
+    ow = sf[o0:f0]
+    fw = sf[f0:i0]
+    iw = si[i0:m0 // 8]
+    if hd[HEAD_STEP_PASS] != 0:
+        _perceive(hd, hd[HEAD_STEP_PASS], frame, sc[m0:end], iw, fw, H, W, Wr)
+    _program_link(hd[HEAD_PROGRAM], 0, fw, iw, state, H, W, ow)
+    nsub = hd[HEAD_NSUB]
+    nst = hd[HEAD_NSTAGE]
+    order = HEAD_TABLES + nst + 1
+    bonus = order + nsub
+    reward = 0.0
+    event = -1
+    p = state[PROGRESS]
+    if p > -1e18 and p < 1e18:
+        stage = int(p)
+        while stage < nst:
+            s = stage + nst if stage < 0 else stage
+            if s < 0:
+                break
+            complete = True
+            for k in range(hd[HEAD_TABLES + s], hd[HEAD_TABLES + s + 1]):
+                t = hd[order + k]
+                if state[DONE + t] == 0.0:
+                    if ow[t] != 0.0:
+                        state[DONE + t] = 1.0
+                        reward += hf[bonus + t]
+                        event = t
+                    else:
+                        complete = False
+            if not complete:
+                break
+            stage += 1
+        state[PROGRESS] = float(stage)
+    if hd[HEAD_SHAPING] != 0:
+        reward += hf[HEAD_GAMMA] * ow[nsub] - state[PREVIOUS_POTENTIAL]
+        state[PREVIOUS_POTENTIAL] = ow[nsub]
+    low = hf[HEAD_LOW]
+    high = hf[HEAD_HIGH]
+    reward = low if low > reward else reward
+    reward = high if high < reward else reward
+    return reward, event
+
+
+@njit("int64(uint8[:, :, ::1], float64[:], uint8[::1])", cache=True, error_model="numpy")
+def _reset1(frame, state, sc):
+    H = frame.shape[0]
+    W = frame.shape[1]
+    if frame.shape[2] != 3 or H > MAX_SIDE or W > MAX_SIDE:
+        return -2
+    si, sf, n = _header(sc)
+    if n < HEAD_TABLES:
+        return -4
+    hd = si[0:n]
+    if state.shape[0] != hd[HEAD_NSTATE]:
+        return -3
+    if not _tile_ok(state):
+        return -6
+    Wr, o0, f0, i0, m0, end = _layout(hd, H, W)
+    if sc.shape[0] < end:
+        return -4
+    ow = sf[o0:f0]
+    fw = sf[f0:i0]
+    iw = si[i0:m0 // 8]
+    nsub = hd[HEAD_NSUB]
+    state[PROGRESS] = 0.0
+    for t in range(nsub):
+        state[DONE + t] = 0.0
+    if hd[HEAD_RESET_PASS] != 0:
+        _perceive(hd, hd[HEAD_RESET_PASS], frame, sc[m0:end], iw, fw, H, W, Wr)
+    state[PREVIOUS_POTENTIAL] = 0.0
+    _program_link(hd[HEAD_PROGRAM], 1, fw, iw, state, H, W, ow)
+    if hd[HEAD_SHAPING] != 0:
+        state[PREVIOUS_POTENTIAL] = ow[nsub]
+    return 0
+
+
+@njit(cache=True, error_model="numpy")
+def _check_batch(frames, states, sc):
+    # The batch's own checks (the per-frame ones are _step1's / _reset1's): 0 when it can run.
+    H = frames.shape[1]
+    W = frames.shape[2]
+    if frames.shape[3] != 3 or H > MAX_SIDE or W > MAX_SIDE:
+        return -2
+    si, sf, n = _header(sc)
+    if n < HEAD_TABLES:
+        return -4
+    if states.shape[1] != si[HEAD_NSTATE]:
+        return -3
+    for i in range(states.shape[0]):
+        if not _tile_ok(states[i]):
+            return -6
+    if sc.shape[0] < _layout(si[0:n], H, W)[5]:
+        return -4
+    return 0
+
+
+@njit("int64(uint8[:, :, :, ::1], float64[:, :], float64[:], int64[:], uint8[::1])", cache=True, error_model="numpy")
+def _step_batch(frames, states, rewards, events, sc):
+    N = frames.shape[0]
+    if states.shape[0] != N or rewards.shape[0] != N or events.shape[0] != N:
+        return -5
+    code = _check_batch(frames, states, sc)
+    if code != 0:
+        return code
+    for i in range(N):
+        reward, event = _step1(frames[i], states[i], sc)
+        rewards[i] = reward
+        events[i] = event
+    return 0
+
+
+@njit("int64(uint8[:, :, :, ::1], float64[:, :], uint8[::1])", cache=True, error_model="numpy")
+def _reset_batch(frames, states, sc):
+    N = frames.shape[0]
+    if states.shape[0] != N:
+        return -5
+    code = _check_batch(frames, states, sc)
+    if code != 0:
+        return code
+    for i in range(N):
+        _reset1(frames[i], states[i], sc)
+    return 0
