@@ -246,7 +246,8 @@ def _check_palette_size(program: ir.Program, unit: ast.Unit) -> None:
     if len(program.colors) > LIMITS["max_colors"].cap:
         raise CarcError([Diagnostic("E110", f"program uses {len(program.colors)} colours; the limit is {int(LIMITS['max_colors'].cap)}", unit.name.span)])
     if shades > LIMITS["max_shades"].cap:
-        raise CarcError([Diagnostic("E110", f"program uses {shades} colour shades; the limit is {int(LIMITS['max_shades'].cap)}", unit.name.span)])
+        used = ", ".join(f"{c.name} {len(c.shades)}" for c in sorted(program.colors, key=lambda c: -len(c.shades)))
+        raise CarcError([Diagnostic("E110", f"program uses {shades} colour shades; the limit is {int(LIMITS['max_shades'].cap)} (shades per colour it reaches: {used})", unit.name.span)])
 
 
 _COLORED = OBJECT_QUERIES | {Op.PIXELS}
