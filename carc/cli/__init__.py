@@ -1,8 +1,9 @@
 """The top layer: the `carc` command line.
 
-``main`` is the entry point of the `carc` script and of `python -m carc`. It loads the command line
-(and with it the compiler) inside its own guard, so Ctrl-C while modules are still loading is the same
-one line and exit 130 as at any later moment. After an interrupt (130) or SIGTERM (143) the process
+``main`` is the entry point of the `carc` script and of `python -m carc`. It installs carc's stop
+handlers (carc.core.signals) before it loads the command line (and with it the compiler), so Ctrl-C
+or SIGTERM while modules are still loading is the same one line and exit 130 / 143 as at any later
+moment. After an interrupt (130) or SIGTERM (143) the process
 ends at once, once the command has unwound and its output is flushed: nothing a library left behind
 (threads, LLVM's own signal handlers) runs at interpreter exit and turns the status into a signal death.
 """
@@ -27,11 +28,19 @@ def _end(status: int) -> int:
 
 
 def main(argv: list[str] | None = None) -> int:
+    from carc.core.signals import Terminated, install_stop_handlers, raise_if_terminated
+
+    install_stop_handlers()  # from here on a stop request waits for the imports to finish, then ends the run
     try:
         from carc.cli.main import main as run
+
+        raise_if_terminated()
     except KeyboardInterrupt:
         print("carc: interrupted", file=sys.stderr)
         return _end(130)
+    except Terminated:
+        print("carc: terminated", file=sys.stderr)
+        return _end(143)
     return _end(run(argv))
 
 

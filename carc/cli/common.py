@@ -11,13 +11,12 @@ import argparse
 import contextlib
 import json
 import os
-import signal
 import sys
 from collections.abc import Callable, Iterator
 from typing import Any, Protocol, TextIO
 
 from carc.core.limits import LIMITS, MAX_SIDE
-from carc.core.signals import Terminated, clear_termination, request_termination
+from carc.core.signals import clear_termination, install_stop_handlers
 
 MAX_TILE = int(LIMITS["max_tile"].cap)
 
@@ -50,28 +49,20 @@ def emit_json(payload: Any) -> None:
     stream.write(json.dumps(payload, indent=2, sort_keys=False) + "\n")
 
 
-def _terminate(signum: int, frame: Any) -> None:
-    request_termination()  # kept, in case the exception below fires inside a finaliser and is lost
-    raise Terminated()
-
-
 @contextlib.contextmanager
 def process_guards() -> Iterator[None]:
     """While a command runs: Ctrl-C raises KeyboardInterrupt and SIGTERM raises Terminated (both unwind
-    through every cleanup), and text that cannot be encoded for the terminal is escaped, not fatal."""
+    through every cleanup; see carc.core.signals for where they wait a moment), and text that cannot
+    be encoded for the terminal is escaped, not fatal."""
     for stream in (sys.stdout, sys.stderr):
         with contextlib.suppress(AttributeError, ValueError, OSError):
             stream.reconfigure(errors="backslashreplace")  # type: ignore[union-attr]
-    saved: dict[int, Any] = {}
-    clear_termination()
-    with contextlib.suppress(ValueError):  # not the main thread: leave signals alone
-        saved[signal.SIGINT] = signal.signal(signal.SIGINT, signal.default_int_handler)
-        saved[signal.SIGTERM] = signal.signal(signal.SIGTERM, _terminate)
+    restore = install_stop_handlers()
     try:
         yield
     finally:
-        for number, handler in saved.items():
-            signal.signal(number, handler)
+        restore()
+        clear_termination()
 
 
 @contextlib.contextmanager

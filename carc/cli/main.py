@@ -26,7 +26,6 @@ from carc.cli.common import (
     EXIT_REJECTED,
     EXIT_TERMINATED,
     EXIT_USAGE,
-    Terminated,
     UsageError,
     emit_json,
     json_only_stdout,
@@ -36,6 +35,7 @@ from carc.cli.common import (
 )
 from carc.core.diagnostics import CarcError
 from carc.core.files import OutputError
+from carc.core.signals import Terminated
 
 COMMAND_GROUPS: tuple[ModuleType, ...] = (program, bench, episodes, explain, demo, generate, train)
 

@@ -1,36 +1,117 @@
-"""A termination request (SIGTERM) that long work also honours at safe points.
+"""Stop requests (Ctrl-C, SIGTERM) that unwind cleanly wherever they arrive.
 
-The command line's SIGTERM handler raises `Terminated` at once, which unwinds through every cleanup.
-A signal handler's exception can be lost, though: when it fires inside a finaliser (a `__del__`,
-a weakref callback), Python prints it and carries on. So the handler also records the request,
-and long loops (recording episodes, say) call `raise_if_terminated()` between units of work.
+The command line's handlers raise at once (`KeyboardInterrupt` for Ctrl-C, `Terminated` for
+SIGTERM), which unwinds through every cleanup, except where an exception raised by a signal handler
+would be lost or turned into something else: inside a finaliser (a `__del__`) or a ctypes callback
+(llvmlite calls Python back while numba loads a function: Python prints the exception and carries
+on), or while a module is being imported (an extension module's import turns it into an
+ImportError, which optional-import code then swallows). There the handler records the request and
+re-arms a 20 ms timer (SIGALRM) that raises it as soon as the program is back in plain code. Long
+loops also call `raise_if_terminated()` between units of work.
 
 >>> raise_if_terminated()      # nothing requested: returns
 """
 
 from __future__ import annotations
 
+import signal
+
+# typing.TYPE_CHECKING without importing typing (slow): the command line installs these handlers
+# before anything else loads (mypy reads any name TYPE_CHECKING the same way).
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from collections.abc import Callable
+    from types import FrameType
+    from typing import Any
+
+RETRY_S = 0.02
+
 
 class Terminated(BaseException):
     """SIGTERM arrived: unwind (so temporary files are removed), then exit 143."""
 
 
-_requested = False
+_requested: type[BaseException] | None = None
 
 
 def request_termination() -> None:
-    """Record a termination request (called by the SIGTERM handler)."""
+    """Record a termination request (as the SIGTERM handler does)."""
     global _requested
-    _requested = True
+    _requested = Terminated
+
+
+def request_interrupt() -> None:
+    """Record an interrupt (as the Ctrl-C handler does)."""
+    global _requested
+    _requested = KeyboardInterrupt
 
 
 def clear_termination() -> None:
-    """Forget an earlier request (a new command starts)."""
+    """Forget a request (a command has ended, or a new one starts)."""
     global _requested
-    _requested = False
+    _requested = None
+    _cancel_retry()
 
 
 def raise_if_terminated() -> None:
-    """Raise `Terminated` when termination was requested and not yet honoured."""
-    if _requested:
-        raise Terminated()
+    """Raise `Terminated` (or `KeyboardInterrupt`) when that was requested and not yet honoured."""
+    if _requested is not None:
+        _cancel_retry()  # raised here, in plain code: no retry may interrupt the unwinding
+        raise _requested()
+
+
+def _cancel_retry() -> None:
+    signal.setitimer(signal.ITIMER_REAL, 0.0)
+
+
+def unsafe_to_raise(frame: FrameType | None) -> bool:
+    """True inside a finaliser, a callback from llvmlite or an import in progress: places where an
+    exception raised by a signal handler is lost or changed."""
+    while frame is not None:
+        code = frame.f_code
+        if code.co_name == "__del__" or "importlib._bootstrap" in code.co_filename or "llvmlite" in code.co_filename:
+            return True
+        frame = frame.f_back
+    return False
+
+
+def _raise_when_safe(frame: FrameType | None) -> None:
+    if _requested is None:
+        return
+    if unsafe_to_raise(frame):
+        signal.setitimer(signal.ITIMER_REAL, RETRY_S)
+        return
+    _cancel_retry()
+    raise _requested()
+
+
+def _on_interrupt(signum: int, frame: FrameType | None) -> None:
+    request_interrupt()
+    _raise_when_safe(frame)
+
+
+def _on_terminate(signum: int, frame: FrameType | None) -> None:
+    request_termination()
+    _raise_when_safe(frame)
+
+
+def _on_retry(signum: int, frame: FrameType | None) -> None:
+    _raise_when_safe(frame)
+
+
+def install_stop_handlers() -> Callable[[], None]:
+    """Install the Ctrl-C, SIGTERM and retry handlers; returns a function that puts back the
+    previous ones. Outside the main thread nothing is installed (Python allows signals only there)."""
+    saved: dict[int, Any] = {}
+    try:
+        for number, handler in ((signal.SIGINT, _on_interrupt), (signal.SIGTERM, _on_terminate), (signal.SIGALRM, _on_retry)):
+            saved[number] = signal.signal(number, handler)
+    except ValueError:  # not the main thread
+        pass
+
+    def restore() -> None:
+        _cancel_retry()
+        for number, handler in saved.items():
+            signal.signal(number, handler)
+
+    return restore
