@@ -520,7 +520,7 @@ t2 = time.perf_counter()
 kernel = compile_program(program)
 t3 = time.perf_counter()
 fns = [kernel.module._program, kernel.module._classify_step_rows,  # the program's own functions, then the library's
-       kernel.module._step1, kernel.module._reset1, kernel.module._step_batch, kernel.module._reset_batch]
+       kernel.module._one, kernel.module._many]
 print(json.dumps({"path": str(kernel.path), "imports_s": t1 - t0, "compile_s": t3 - t2,
                   "hits": sum(sum(f.stats.cache_hits.values()) for f in fns),
                   "misses": sum(sum(f.stats.cache_misses.values()) for f in fns)}))
@@ -540,7 +540,7 @@ def test_second_compile_in_a_fresh_process_loads_from_disk() -> None:
     report = json.loads(done.stdout.strip().splitlines()[-1])
     print(f"warm compile_program in a fresh process: {report['compile_s']:.3f} s (imports {report['imports_s']:.3f} s)")
     assert report["path"] == str(kernel.path)
-    assert report["misses"] == 0 and report["hits"] >= 6
+    assert report["misses"] == 0 and report["hits"] >= 4
     assert kernel.path.stat().st_mtime_ns == stamp  # the cached source was not rewritten
 
 
@@ -628,4 +628,4 @@ def test_random_well_typed_programs_compile_to_the_interpreter() -> None:
 @pytest.mark.slow
 def test_llvm_of_a_cached_kernel() -> None:
     text = kernel_of("plain").llvm()
-    assert "define" in text and "_step1" in text
+    assert "define" in text and "_one" in text

@@ -32,9 +32,9 @@ def _head(source: str) -> list[int]:
 def test_a_programs_module_calls_only_its_librarys_entry_points() -> None:
     source = generate(check_text(PROGRAM), standalone=False)
     check_generated_source(source, provided=LIBRARY_ENTRIES)
-    with pytest.raises(GeneratedSourceError, match="call of '_step1' is not allowed"):
+    with pytest.raises(GeneratedSourceError, match="call of '_one' is not allowed"):
         check_generated_source(source)
-    assert "def _step1(" not in source and "def _step1(" in generate(check_text(PROGRAM))
+    assert "def _one(" not in source and "def _one(" in generate(check_text(PROGRAM))
 
 
 def test_the_header_table_describes_the_program() -> None:
@@ -52,7 +52,7 @@ def test_the_header_table_describes_the_program() -> None:
 
 def test_programs_share_one_library(tmp_path: object) -> None:
     first, second = compile_program(check_text(PROGRAM)), compile_program(check_text(OTHER))
-    assert first.module is not second.module and first.module._step1 is second.module._step1
+    assert first.module is not second.module and first.module._one is second.module._one
     assert load_library(first.path.parent) is load_library(second.path.parent)
     assert (first.path.parent / f"{library_stem()}.py").is_file()
     frame = np.zeros((4, 5, 3), np.uint8)

@@ -93,8 +93,8 @@ def _plain_import(path: Path) -> None:
     subprocess.run([sys.executable, "-c", _PLAIN_IMPORT, str(path), "carc_plain_" + path.stem], env=env, capture_output=True, timeout=600)
 
 
-# A program's module (its _program function) and the kernel library (its _step1), both loaded from the cache.
-CACHED_FUNCTIONS = [("k_", "_program"), ("lib_", "_step1")]
+# A program's module (its _program function) and the kernel library (its _one), both loaded from the cache.
+CACHED_FUNCTIONS = [("k_", "_program"), ("lib_", "_one")]
 
 
 @pytest.mark.parametrize("prefix,function", CACHED_FUNCTIONS)
@@ -182,7 +182,7 @@ def test_fallback_owned_by_another_user_is_refused(tmp_path: Path) -> None:
     blocked.write_text("the configured cache cannot be created under a file")
     fallback = tmp_path / f"carc-cache-{os.getuid()}"
     (fallback / NUMBA_DIR).mkdir(parents=True)
-    for name in ("k_0000000000000000._step1-1.py311.nbi", KEY_FILE):
+    for name in ("k_0000000000000000._one-1.py311.nbi", KEY_FILE):
         (fallback / NUMBA_DIR / name).write_bytes(pickle.dumps(Payload(marker)))
     for path in (fallback, fallback / NUMBA_DIR, *(fallback / NUMBA_DIR).iterdir()):
         os.chown(path, 65534, 65534)

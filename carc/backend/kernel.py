@@ -145,7 +145,7 @@ class Kernel:
         with tempfile.TemporaryDirectory(prefix="carc-inspect-") as tmp:
             _, module = import_verified(Path(tmp), self.path.stem, source, name)
             try:
-                fn = module._step1
+                fn = module._one
                 return "\n".join(getattr(fn, what)(sig) for sig in fn.signatures)
             finally:
                 sys.modules.pop(name, None)

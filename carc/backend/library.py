@@ -2,13 +2,15 @@
 per carc version into the trusted kernel cache (carc.backend.kernel loads it from there; nothing
 imports this file as a module).
 
-``_step1`` / ``_reset1`` check their input, cut the scratch buffer into its views, run perception
+``_step_frame`` / ``_reset_frame`` check their input, cut the scratch buffer into its views, run perception
 (``_perceive``: the runtime's ``_rows_same``, the program's classifier, the runtime's ``_scan``,
 generic over the pass table's colour tables) and the program's ``_program`` function (the program's
 functions through the addresses in the scratch header: see carc.backend.linkage), then do what the
 IR's stage logic says, generically over the header's tables:
 which sub-tasks each stage holds (in order), their bonuses, the shaping discount and the reward
-bounds. ``_step_batch`` / ``_reset_batch`` run them over N environments. Every operation is the one
+bounds. Two entry points carry explicit signatures (each is one load from numba's cache; every
+callee is compiled into them): ``_one`` steps (mode 0) or resets (mode 1) one environment, and
+``_many`` does either for N environments. Every operation is the one
 the generated code of earlier carc versions did, in the same order, so rewards are bit-identical.
 
 The scratch buffer (uint8): the header (``HEAD_WORDS`` int64 words, written once by the program's
@@ -127,8 +129,8 @@ def _perceive(hd, at, frame, mk, iw, fw, H, W, Wr):
         _scan(mk.view(np.uint16), same, H, W, Wr, hd[at + PASS_PIX], pix_at, hd[at + PASS_OBJ], obj_at, count_at, iw, ib, fw)
 
 
-@njit("Tuple((float64, int64))(uint8[:, :, ::1], float64[:], uint8[::1])", cache=True, error_model="numpy")
-def _step1(frame, state, sc):
+@njit(cache=True, error_model="numpy")
+def _step_frame(frame, state, sc):
     H = frame.shape[0]
     W = frame.shape[1]
     if frame.shape[2] != 3 or H > MAX_SIDE or W > MAX_SIDE:
@@ -188,8 +190,8 @@ def _step1(frame, state, sc):
     return reward, event
 
 
-@njit("int64(uint8[:, :, ::1], float64[:], uint8[::1])", cache=True, error_model="numpy")
-def _reset1(frame, state, sc):
+@njit(cache=True, error_model="numpy")
+def _reset_frame(frame, state, sc):
     H = frame.shape[0]
     W = frame.shape[1]
     if frame.shape[2] != 3 or H > MAX_SIDE or W > MAX_SIDE:
@@ -223,7 +225,7 @@ def _reset1(frame, state, sc):
 
 @njit(cache=True, error_model="numpy")
 def _check_batch(frames, states, sc):
-    # The batch's own checks (the per-frame ones are _step1's / _reset1's): 0 when it can run.
+    # The batch's own checks (the per-frame ones are _step_frame's / _reset_frame's): 0 when it can run.
     H = frames.shape[1]
     W = frames.shape[2]
     if frames.shape[3] != 3 or H > MAX_SIDE or W > MAX_SIDE:
@@ -241,29 +243,28 @@ def _check_batch(frames, states, sc):
     return 0
 
 
-@njit("int64(uint8[:, :, :, ::1], float64[:, :], float64[:], int64[:], uint8[::1])", cache=True, error_model="numpy")
-def _step_batch(frames, states, rewards, events, sc):
+@njit("Tuple((float64, int64))(int64, uint8[:, :, ::1], float64[:], uint8[::1])", cache=True, error_model="numpy")
+def _one(mode, frame, state, sc):
+    # Mode 0: step (reward, event); mode 1: reset (0.0, its code).
+    if mode == 1:
+        return 0.0, _reset_frame(frame, state, sc)
+    return _step_frame(frame, state, sc)
+
+
+@njit("int64(int64, uint8[:, :, :, ::1], float64[:, :], float64[:], int64[:], uint8[::1])", cache=True, error_model="numpy")
+def _many(mode, frames, states, rewards, events, sc):
+    # _one over N environments; a reset (mode 1) leaves rewards and events alone (they may be empty).
     N = frames.shape[0]
-    if states.shape[0] != N or rewards.shape[0] != N or events.shape[0] != N:
+    if states.shape[0] != N or (mode == 0 and (rewards.shape[0] != N or events.shape[0] != N)):
         return -5
     code = _check_batch(frames, states, sc)
     if code != 0:
         return code
     for i in range(N):
-        reward, event = _step1(frames[i], states[i], sc)
-        rewards[i] = reward
-        events[i] = event
-    return 0
-
-
-@njit("int64(uint8[:, :, :, ::1], float64[:, :], uint8[::1])", cache=True, error_model="numpy")
-def _reset_batch(frames, states, sc):
-    N = frames.shape[0]
-    if states.shape[0] != N:
-        return -5
-    code = _check_batch(frames, states, sc)
-    if code != 0:
-        return code
-    for i in range(N):
-        _reset1(frames[i], states[i], sc)
+        if mode == 1:
+            _reset_frame(frames[i], states[i], sc)
+        else:
+            reward, event = _step_frame(frames[i], states[i], sc)
+            rewards[i] = reward
+            events[i] = event
     return 0

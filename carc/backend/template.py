@@ -20,7 +20,7 @@ from carc.ir.layout import DONE, PREVIOUS_POTENTIAL, PROGRESS, TILE
 
 RUNTIME_MARKER = "# ---- RUNTIME:"
 LIBRARY_MARKER = "# ---- LIBRARY:"
-LIBRARY_ENTRIES = ("_step1", "_reset1", "_step_batch", "_reset_batch")  # what a program's module calls
+LIBRARY_ENTRIES = ("_one", "_many")  # what a program's module calls
 
 
 def _text_after(file: str, marker: str) -> str:
@@ -72,6 +72,8 @@ def _scratch(h, w):
 
 
 _SC = _scratch(0, 0)
+_NO_REWARDS = np.zeros(0, np.float64)  # what a batch reset passes for the rewards and events it does not write
+_NO_EVENTS = np.zeros(0, np.int64)
 
 
 def _grow(h, w):
@@ -125,54 +127,54 @@ def new_state(n=1, tile=None):
 def step(frame, state):
     """Reward for arriving at frame, and the last sub-task completed (-1 if none)."""
     try:
-        result = _step1(frame, state, _SC)
+        result = _one(0, frame, state, _SC)
     except TypeError:
         frame = _frame(frame, 3)
         _array(state, "a state row", np.float64, 1)
-        result = _step1(frame, state, _SC)
+        result = _one(0, frame, state, _SC)
     while result[1] < -1:
         _fail(result[1], frame.shape, state.shape[0])
-        result = _step1(frame, state, _SC)
+        result = _one(0, frame, state, _SC)
     return result
 
 
 def reset(frame, state):
     """Start an episode on frame: progress, latched values and the shaping potential."""
     try:
-        code = _reset1(frame, state, _SC)
+        code = _one(1, frame, state, _SC)[1]
     except TypeError:
         frame = _frame(frame, 3)
         _array(state, "a state row", np.float64, 1)
-        code = _reset1(frame, state, _SC)
+        code = _one(1, frame, state, _SC)[1]
     while code < 0:
         _fail(code, frame.shape, state.shape[0])
-        code = _reset1(frame, state, _SC)
+        code = _one(1, frame, state, _SC)[1]
 
 
 def step_batch(frames, states, rewards_out, events_out):
     """step for N environments in one call: frames (N, H, W, 3), states (N, NSTATE)."""
     try:
-        code = _step_batch(frames, states, rewards_out, events_out, _SC)
+        code = _many(0, frames, states, rewards_out, events_out, _SC)
     except TypeError:
         frames = _frame(frames, 4)
         _array(states, "states", np.float64, 2)
         _array(rewards_out, "rewards_out", np.float64, 1)
         _array(events_out, "events_out", np.int64, 1)
-        code = _step_batch(frames, states, rewards_out, events_out, _SC)
+        code = _many(0, frames, states, rewards_out, events_out, _SC)
     while code < 0:
         _fail(code, frames.shape, states.shape[-1])
-        code = _step_batch(frames, states, rewards_out, events_out, _SC)
+        code = _many(0, frames, states, rewards_out, events_out, _SC)
 
 
 def reset_batch(frames, states):
     """reset for N environments in one call."""
     try:
-        code = _reset_batch(frames, states, _SC)
+        code = _many(1, frames, states, _NO_REWARDS, _NO_EVENTS, _SC)
     except TypeError:
         frames = _frame(frames, 4)
         _array(states, "states", np.float64, 2)
-        code = _reset_batch(frames, states, _SC)
+        code = _many(1, frames, states, _NO_REWARDS, _NO_EVENTS, _SC)
     while code < 0:
         _fail(code, frames.shape, states.shape[-1])
-        code = _reset_batch(frames, states, _SC)
+        code = _many(1, frames, states, _NO_REWARDS, _NO_EVENTS, _SC)
 '''
