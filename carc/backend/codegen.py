@@ -49,10 +49,10 @@ from carc import ir
 from carc.backend import header
 from carc.backend.emit import NJIT, Out, comment_name, components
 from carc.backend.header import CLASSIFY_SIGNATURE, LINK_CLASSIFY_RESET, LINK_CLASSIFY_STEP, LINK_PROGRAM, PROGRAM_SIGNATURE
-from carc.backend.perception import HEADER, MAX_COLORS, MAX_OBJECTS, REGION, Plan, colors_of, mask_dtype
-from carc.backend.perception import _classify as classify_expression
+from carc.backend.perception import HEADER, MAX_COLORS, MAX_OBJECTS, REGION, Plan, classify_expression, colors_of, mask_dtype
 from carc.backend.scalar import EMPTY_REGION, Measures, emit_nodes, helpers
 from carc.backend.template import ENTRY_POINTS, library_constants, library_source, runtime_source
+from carc.ir.intervals import magnitudes
 from carc.ir.layout import StateLayout
 from carc.ir.verifier import IDENTIFIER, finite, verify_program
 
@@ -187,9 +187,10 @@ def _emit_program(out: Out, program: ir.Program, plan: Plan, parts: _Parts) -> N
     One body for both keeps the code to compile small; reset ignores the predicates. The shared
     measures are written out in place unless that makes the body longer than INLINE_LINES; then
     they are small functions it calls (carc.backend.scalar.Measures)."""
-    body = _program_body(program, plan, parts, Measures())
+    bounds = magnitudes(program)
+    body = _program_body(program, plan, parts, Measures(), bounds)
     if len(body.lines) > INLINE_LINES:
-        body = _program_body(program, plan, parts, Measures(inline=False))
+        body = _program_body(program, plan, parts, Measures(inline=False), bounds)
         out(0, helpers())
         out(0)
     out(0, NJIT_SIGNED.format(sig=PROGRAM_SIGNATURE))
@@ -199,20 +200,20 @@ def _emit_program(out: Out, program: ir.Program, plan: Plan, parts: _Parts) -> N
     out(0)
 
 
-def _program_body(program: ir.Program, plan: Plan, parts: _Parts, measures: Measures) -> Out:
+def _program_body(program: ir.Program, plan: Plan, parts: _Parts, measures: Measures, bounds: list[float]) -> Out:
     layout = StateLayout.of(program)
     out = Out()
     if program.latches:
         out(1, "if mode == 1:")
         out(2, "# the reset: values latched from the episode's first frame")
-        emit_nodes(out, program, plan, parts.latch_nodes, 2, measures)
+        emit_nodes(out, program, plan, parts.latch_nodes, 2, measures, bounds)
         for latch in program.latches:
             src = program.nodes[latch.source]
             for k, name in enumerate(components(latch.source, src.type)):
                 value = f"1.0 if {name} else 0.0" if src.type == "bool" else name
                 out(2, f"state[{layout.latch_base + latch.offset + k}] = {value}")
     out(1, "# each sub-task's predicate, then the potential")
-    emit_nodes(out, program, plan, parts.step_nodes, 1, measures)
+    emit_nodes(out, program, plan, parts.step_nodes, 1, measures, bounds)
     for s in program.subtasks:
         out(1, f"ow[{s.index}] = 1.0 if v{s.predicate} else 0.0")
     if program.shaping is not None:

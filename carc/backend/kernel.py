@@ -31,6 +31,7 @@ import stat
 import sys
 import tempfile
 from collections.abc import Callable
+from functools import cache
 from pathlib import Path
 from types import ModuleType
 from typing import Any
@@ -164,9 +165,10 @@ def compile_program(program: ir.Program, cache_dir: Path | None = None) -> Kerne
     return Kernel(program, digest, *_load(root, f"k_{digest[:16]}", source, f"carc_kernel_{digest[:16]}", library))
 
 
+@cache
 def library_stem() -> str:
     """The library's name in the cache: its source and the text of linkage.py and header.py, hashed (so
-    a new carc, or a new link ABI, compiles a new library)."""
+    a new carc, or a new link ABI, compiles a new library); read and hashed once per process."""
     abi = b"".join((Path(__file__).parent / name).read_bytes() for name in ("linkage.py", "header.py"))
     digest = hashlib.sha256(library_module_source().encode("ascii") + b"\0" + abi).hexdigest()
     return f"lib_{digest[:16]}"

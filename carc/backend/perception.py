@@ -3,7 +3,7 @@
 Frames repeat rows (MiniGrid draws tiles: at tile 32 most rows equal the row above byte for byte),
 so a pass first marks the rows equal to the row above (the runtime's ``_rows_same``), then a
 branch-free loop, which LLVM vectorises, classifies the other rows against every shade of the
-colours needed (``_classify``: ``lo <= channel <= hi`` per channel, the exact interval form of the
+colours needed (``classify_expression``: ``lo <= channel <= hi`` per channel, the exact interval form of the
 interpreter's ``max |p - shade| <= tol``), writing one bit per colour into a mask. The runtime's
 ``_scan``, generic over colours, cuts each block of equal rows into runs of equal mask value
 standing for rectangles: whole-colour statistics add up per run with the block's row count as
@@ -58,7 +58,7 @@ def _channel_test(name: str, value: int, tol: int) -> list[str]:
     return tests
 
 
-def _classify(program: ir.Program, colors: list[int]) -> str:
+def classify_expression(program: ir.Program, colors: list[int]) -> str:
     """One expression: bit c set when the pixel (r, g, b) matches colour c."""
     terms = []
     for c in colors:

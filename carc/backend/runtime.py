@@ -91,20 +91,27 @@ def _block_end(m64, same, y, H, nw):
 
 
 @njit(cache=True, error_model="numpy")
+def _rect_sums(a, b, y0, y1):
+    # Area, sum of x and sum of y over the rectangle of columns a..b, rows y0..y1: integers, exact.
+    ln = b - a + 1
+    k = y1 - y0 + 1
+    return ln * k, ((a + b) * ln) // 2 * k, ln * (((y0 + y1) * k) // 2)
+
+
+@njit(cache=True, error_model="numpy")
 def _add_run(fw, m, pix_at, a, b, y0, y1):
     # The rectangle of columns a..b, rows y0..y1 into the statistics (area, sum x, sum y, x0, y0,
     # x1, y1 at fw[pix_at[c]]) of each colour c in the bits m; integer sums, exact in float64.
-    ln = b - a + 1
-    k = y1 - y0 + 1
+    area, sx, sy = _rect_sums(a, b, y0, y1)
     c = 0
     while m != 0:
         if m & 1:
             o = pix_at[c]
             if fw[o] == 0.0:
                 fw[o + 4] = float(y0)
-            fw[o] += float(ln * k)
-            fw[o + 1] += float(((a + b) * ln) // 2 * k)
-            fw[o + 2] += float(ln * (((y0 + y1) * k) // 2))
+            fw[o] += float(area)
+            fw[o + 1] += float(sx)
+            fw[o + 2] += float(sy)
             fw[o + 3] = min(fw[o + 3], float(a))
             fw[o + 5] = max(fw[o + 5], float(b))
             fw[o + 6] = float(y1)
@@ -309,11 +316,10 @@ def _number(runs, parent, nr, fw, ob, blocks):
             a3 = float(a)
             a5 = float(b)
             a6 = float(y1)
-        ln = b - a + 1
-        k = y1 - y0 + 1
-        a0 += float(ln * k)
-        a1 += float(((a + b) * ln) // 2 * k)
-        a2 += float(ln * (((y0 + y1) * k) // 2))
+        area, sx, sy = _rect_sums(a, b, y0, y1)
+        a0 += float(area)
+        a1 += float(sx)
+        a2 += float(sy)
         a3 = min(a3, float(a))
         a5 = max(a5, float(b))
         a6 = max(a6, float(y1))

@@ -18,7 +18,6 @@ from carc import ir
 from carc.backend.emit import NJIT, Out, comment_name, components, literal
 from carc.backend.perception import HEADER, MAX_OBJECTS, REGION, Plan
 from carc.core.limits import MAX_SIDE
-from carc.ir.intervals import magnitudes
 from carc.ir.layout import TILE, StateLayout
 from carc.ir.ops import BINARY_OPERATORS, OBJECT_QUERIES, Op
 
@@ -144,10 +143,11 @@ class NodeCode:
 Emitter = Callable[[NodeCode], list[str]]
 
 
-def emit_nodes(out: Out, program: ir.Program, plan: Plan, nodes: list[int], indent: int, measures: Measures = Measures()) -> None:
-    """The code computing `nodes` (in order) from the perception results and the state."""
+def emit_nodes(out: Out, program: ir.Program, plan: Plan, nodes: list[int], indent: int, measures: Measures,
+               bounds: list[float]) -> None:
+    """The code computing `nodes` (in order) from the perception results and the state; ``bounds``:
+    each node's magnitude bound (``carc.ir.intervals.magnitudes``, computed once per program)."""
     base = StateLayout.of(program).latch_base
-    bounds = magnitudes(program)
     for i in nodes:
         node = program.nodes[i]
         code = NodeCode(i, node, components(i, node.type), [components(j, program.nodes[j].type) for j in node.args],

@@ -2,7 +2,7 @@
 
 Expert and random trajectories come from carc's trajectory cache (``carc.verify.cache``): recorded
 the first time any run, ``carc verify`` or training asks for them (per env, policy, seeds and tile),
-then read back by every round and candidate. Every stage is timed.
+read once per run and kept for every round and candidate. Every stage is timed.
 """
 
 from __future__ import annotations
@@ -62,7 +62,7 @@ class Evaluator:
         self.frame_shape = frame_shape
         self.default_tile = default_tile
         self.counterexample_dir = counterexample_dir
-        self._recorded: set[tuple[tuple[str, Any], ...]] = set()
+        self._episodes: dict[tuple[tuple[str, Any], ...], tuple[list[Any], list[Any]]] = {}
         self.recording_s = 0.0
 
     def evaluate(self, reply: str, label: str, say: Say) -> Evaluation:
@@ -114,10 +114,10 @@ class Evaluator:
             expert_threshold=s.expert_threshold, random_threshold=s.random_threshold, property_examples=s.property_examples,
             counterexample_dir=self.counterexample_dir / label.replace(" ", "-"),
         )
-        self._record_once(program, config, say)
+        episodes = self._episodes_of(program, config, say)
         say("verify")
         started = time.perf_counter()
-        report = verify(program, PROGRAM_NAME, config, kernel=kernel)
+        report = verify(program, PROGRAM_NAME, config, kernel=kernel, episodes=episodes)
         seconds["verify"] = time.perf_counter() - started
         stage = "verified" if report.passed else "verify"
         message = None if report.passed else feedback.verification_message(report, lint_text)
@@ -133,22 +133,20 @@ class Evaluator:
         return (f"'observe rgb tile {tile}' makes frames of {w}x{h} pixels, more than carc records for verification "
                 f"({MAX_FRAME_PIXELS} pixels); use the tile of the frames shown, {self.default_tile}")
 
-    def _record_once(self, program: ir.Program, config: Any, say: Say) -> None:
-        """Fill the trajectory cache for the program's tile before the first verification that needs it,
-        so recording is timed apart from verifying (later rounds only read the cache)."""
+    def _episodes_of(self, program: ir.Program, config: Any, say: Say) -> tuple[list[Any], list[Any]]:
+        """The expert and random episodes for the program's tile: read from the trajectory cache
+        (recorded where missing) the first time, timed apart from verifying, then kept."""
         from carc.envs.registry import env_kwargs_for
         from carc.verify.scoring import episode_count, verification_episodes
 
         key = tuple(sorted(env_kwargs_for(program, self.settings.env_id).items()))
-        if key in self._recorded:
-            return
-        started = time.perf_counter()
-        say(f"expert and random episodes ({episode_count(config, 'expert')} + {episode_count(config, 'random')}, "
-            "from carc's trajectory cache, recorded where missing)")
-        for policy in ("expert", "random"):
-            verification_episodes(program, config, policy)
-        self.recording_s += time.perf_counter() - started
-        self._recorded.add(key)
+        if key not in self._episodes:
+            started = time.perf_counter()
+            say(f"expert and random episodes ({episode_count(config, 'expert')} + {episode_count(config, 'random')}, "
+                "from carc's trajectory cache, recorded where missing)")
+            self._episodes[key] = verification_episodes(program, config, "expert"), verification_episodes(program, config, "random")
+            self.recording_s += time.perf_counter() - started
+        return self._episodes[key]
 
 
 def _report_json(report: dict[str, Any]) -> dict[str, Any]:

@@ -225,16 +225,19 @@ def _too_few(config: VerifyConfig, expert: int, random: int) -> list[str]:
     return failures
 
 
-def verify(program: ir.Program, program_name: str, config: VerifyConfig, kernel: Any | None = None) -> VerifyReport:
-    """Score expert and random episodes, check agreement and properties; the report says why it fails."""
+def verify(program: ir.Program, program_name: str, config: VerifyConfig, kernel: Any | None = None,
+           episodes: tuple[list[PackedEpisode], list[PackedEpisode]] | None = None) -> VerifyReport:
+    """Score expert and random episodes, check agreement and properties; the report says why it fails.
+    ``episodes``: the (expert, random) ``verification_episodes`` of ``config``, when the caller has them."""
     from carc.backend.kernel import compile_program
     from carc.verify.properties import check_properties
 
     kernel = kernel or compile_program(program)
     probe = compile_program(goal_probe(program))
     interpreter = Interpreter(program)
-    expert_eps = verification_episodes(program, config, "expert")
-    random_eps = verification_episodes(program, config, "random")
+    if episodes is None:
+        episodes = verification_episodes(program, config, "expert"), verification_episodes(program, config, "random")
+    expert_eps, random_eps = episodes
     # An expert episode the environment calls a failure demonstrates nothing, nor does an episode
     # the environment solves on its first step (Panda can spawn the cube on its target): both are
     # left out of the rule, and counted in the report.
