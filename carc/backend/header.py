@@ -25,18 +25,12 @@ HEAD_LOW = 13  # float bits: the reward bounds and the shaping discount
 HEAD_HIGH = 14
 HEAD_GAMMA = 15
 HEAD_TABLES = 16  # stage starts (NSTAGE + 1), sub-tasks in stage order (NSUB), bonuses' bits (NSUB), pass tables
-# A perception pass table: the classifier's link, the pixel and object colour bits, whether to skip
-# rows equal to the row above, then (MAX_COLORS each) where each colour's pixel statistics, objects
-# and object count go (-1: not this pass's).
+# A perception pass table: the classifier's link, the pixel and object colour bits, then (MAX_COLORS
+# each) where each colour's pixel statistics, objects and object count go (-1: not this pass's).
 PASS_CLASSIFY = 0
 PASS_PIX = 1
 PASS_OBJ = 2
-PASS_ROWS = 3
-PASS_PIX_AT = 4
-# Finding repeated rows costs a pass over the frame; it pays only when classifying a pixel costs
-# more. Measured (DoorKey frames, tiles 8 and 32): 8 shades 2.47 / 21.7 us with it, 2.09 / 17.9 us
-# without; 24 shades 4.29 / 34.3 us with, 4.57 / 42.4 us without. So: more than 12 shades.
-ROW_REPEAT_SHADES = 12
+PASS_PIX_AT = 3
 HEAD_NAMES = {name: value for name, value in dict(globals()).items() if name.startswith(("HEAD_", "PASS_"))}
 
 # Link numbers of a standalone artifact (its own functions, called by name).

@@ -3,7 +3,7 @@ per carc version into the trusted kernel cache (carc.backend.kernel loads it fro
 imports this file as a module).
 
 ``_step_frame`` / ``_reset_frame`` check their input, cut the scratch buffer into its views, run perception
-(``_perceive``: the runtime's ``_rows_same``, the program's classifier, the runtime's ``_scan``,
+(``_perceive``: the program's classifier, which skips rows that repeat the row above, the runtime's ``_scan``,
 generic over the pass table's colour tables) and the program's ``_program`` function (the program's
 functions through the addresses in the scratch header: see carc.backend.linkage), then do what the
 IR's stage logic says, generically over the header's tables:
@@ -53,10 +53,9 @@ from carc.backend.header import (
     PASS_OBJ,
     PASS_PIX,
     PASS_PIX_AT,
-    PASS_ROWS,
 )
 from carc.backend.perception import MAX_COLORS, REGION
-from carc.backend.runtime import _rows_same, _scan
+from carc.backend.runtime import _scan
 from carc.core.limits import LIMITS, MAX_SIDE
 from carc.ir.layout import DONE, PREVIOUS_POTENTIAL, PROGRESS, TILE
 
@@ -65,6 +64,7 @@ MAX_TILE = int(LIMITS["max_tile"].cap)
 _classify_link: Any = linkage._classify_link  # intrinsics: numba passes their typing context itself
 _program_link: Any = linkage._program_link
 _as_words: Any = linkage._as_words
+_borrowed: Any = linkage._borrowed
 
 # ---- LIBRARY: the text kernels hold, from this line on ----
 
@@ -103,9 +103,9 @@ def _layout(hd, H, W):
 @njit(cache=True, error_model="numpy")
 def _perceive(hd, at, frame, mk, iw, fw, H, W, Wr):
     # The perception pass whose table starts at hd[at]: zero the mask's padding when the frame
-    # shape changes, mark the rows equal to the row above (same, after the run tables) when the
-    # pass's classifier is costly enough for that to pay, have the program's classifier write the
-    # other rows' colour bits into the mask, and scan it (runtime).
+    # shape changes, have the program's classifier write the colour bits of every row into the mask
+    # but the rows it marks as repeating the row above (same, after the run tables), and scan it
+    # (runtime).
     if iw[0] != H or iw[1] != W:
         for i in range(mk.shape[0]):
             mk[i] = 0
@@ -113,11 +113,6 @@ def _perceive(hd, at, frame, mk, iw, fw, H, W, Wr):
         iw[1] = W
     ib = hd[HEAD_INT_BASE]
     same = iw[ib + hd[HEAD_RUN_TABLES] * H * W:ib + hd[HEAD_RUN_TABLES] * H * W + H]
-    if hd[at + PASS_ROWS] != 0:
-        _rows_same(frame, same, H, W)
-    else:
-        for y in range(H):
-            same[y] = 0
     _classify_link(hd[at + PASS_CLASSIFY], frame.reshape(H * W * 3), mk, same, H, W, Wr)
     a = at + PASS_PIX_AT
     pix_at = hd[a:a + MAX_COLORS]
@@ -246,6 +241,9 @@ def _check_batch(frames, states, sc):
 @njit("Tuple((float64, int64))(int64, uint8[:, :, ::1], float64[:], uint8[::1])", cache=True, error_model="numpy")
 def _one(mode, frame, state, sc):
     # Mode 0: step (reward, event); mode 1: reset (0.0, its code).
+    frame = _borrowed(frame)
+    state = _borrowed(state)
+    sc = _borrowed(sc)
     if mode == 1:
         return 0.0, _reset_frame(frame, state, sc)
     return _step_frame(frame, state, sc)
@@ -254,6 +252,11 @@ def _one(mode, frame, state, sc):
 @njit("int64(int64, uint8[:, :, :, ::1], float64[:, :], float64[:], int64[:], uint8[::1])", cache=True, error_model="numpy")
 def _many(mode, frames, states, rewards, events, sc):
     # _one over N environments; a reset (mode 1) leaves rewards and events alone (they may be empty).
+    frames = _borrowed(frames)
+    states = _borrowed(states)
+    rewards = _borrowed(rewards)
+    events = _borrowed(events)
+    sc = _borrowed(sc)
     N = frames.shape[0]
     if states.shape[0] != N or (mode == 0 and (rewards.shape[0] != N or events.shape[0] != N)):
         return -5

@@ -1,5 +1,5 @@
-"""The numba runtime of the kernel library: perception's generic steps (repeated rows, the mask
-scan) and the connected components of recorded runs. (A program's scalar measures, such as
+"""The numba runtime of the kernel library: perception's generic step (the mask scan, over blocks of
+repeated rows) and the connected components of recorded runs. (A program's scalar measures, such as
 saturation and box extents, are written out in place by carc.backend.scalar.)
 
 This file is a real module (tests import it and call its functions) and the source of the runtime
@@ -36,40 +36,6 @@ _DEBRUIJN = np.uint64(0x03F79D71B4CB0A89)
 _BIT = (0, 1, 48, 2, 57, 49, 28, 3, 61, 58, 50, 42, 38, 29, 17, 4, 62, 55, 59, 36, 53, 51, 43, 22, 45, 39, 33, 30, 24, 18,
         12, 5, 63, 47, 56, 27, 60, 41, 37, 16, 54, 35, 52, 21, 44, 32, 23, 11, 46, 26, 40, 15, 34, 20, 31, 10, 25, 14, 19,
         9, 13, 8, 7, 6)
-
-
-@njit(cache=True, error_model="numpy")
-def _rows_same(frame, same, H, W):
-    # same[y] = 1 when row y of the frame equals row y - 1 byte for byte, else 0 (same[0] = 0).
-    # Rows compare as 64-bit words when a row is whole words long, four at a time, stopping at the
-    # first difference: a frame without repeated rows costs little more than a word per row.
-    n = 3 * W
-    f = frame.reshape(H * n)
-    if H > 0:
-        same[0] = 0
-    if n % 8 == 0:
-        w = f.view(np.uint64)
-        nw = n // 8
-        for y in range(1, H):
-            a = y * nw
-            b = a - nw
-            k = 0
-            d = np.uint64(0)
-            while k + 4 <= nw and d == 0:
-                d = (w[a + k] ^ w[b + k]) | (w[a + k + 1] ^ w[b + k + 1]) | (w[a + k + 2] ^ w[b + k + 2]) | (w[a + k + 3] ^ w[b + k + 3])
-                k += 4
-            while k < nw and d == 0:
-                d = w[a + k] ^ w[b + k]
-                k += 1
-            same[y] = d == 0
-    else:
-        for y in range(1, H):
-            a = y * n
-            b = a - n
-            k = 0
-            while k < n and f[a + k] == f[b + k]:
-                k += 1
-            same[y] = k == n
 
 
 @njit(cache=True, error_model="numpy")

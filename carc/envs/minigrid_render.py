@@ -287,15 +287,25 @@ def _assemble(codes: np.ndarray, width: int, height: int, opaque_of: np.ndarray,
 
 @njit(cache=True)
 def _copy_tiles(indices: np.ndarray, width: int, height: int, tiles: np.ndarray, out: np.ndarray) -> None:
-    """Cell (cx, cy) of ``out`` gets ``tiles[indices[cy * width + cx]]``."""
+    """Cell (cx, cy) of ``out`` gets ``tiles[indices[cy * width + cx]]``: a tile row at a time, as 64-bit
+    words when a tile row is a whole number of them (tiles of a multiple of 8 pixels), else as bytes."""
     t = tiles.shape[1]
     row = t * 3
-    flat_tiles = tiles.reshape(tiles.shape[0], t, row)
-    flat_out = out.reshape(height * t, width * row)
+    if row % 8 == 0:
+        _copy_rows(indices, width, height, t, tiles.reshape(-1).view(np.uint64), out.reshape(-1).view(np.uint64), row // 8)
+    else:
+        _copy_rows(indices, width, height, t, tiles.reshape(-1), out.reshape(-1), row)
+
+
+@njit(cache=True)
+def _copy_rows(indices: np.ndarray, width: int, height: int, t: int, src: np.ndarray, dst: np.ndarray, n: int) -> None:
+    """Tile rows of ``n`` items each from ``src`` (tiles, t rows apiece) into ``dst`` (the frame)."""
     for cy in range(height):
-        for cx in range(width):
-            index = indices[cy * width + cx]
-            for py in range(t):
-                dst = cy * t + py
-                for k in range(row):
-                    flat_out[dst, cx * row + k] = flat_tiles[index, py, k]
+        for py in range(t):
+            base = (cy * t + py) * width * n
+            for cx in range(width):
+                at = (indices[cy * width + cx] * t + py) * n
+                to = dst[base + cx * n:base + cx * n + n]
+                tile_row = src[at:at + n]
+                for k in range(n):
+                    to[k] = tile_row[k]
