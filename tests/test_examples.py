@@ -104,6 +104,15 @@ def test_minigrid_shape_helpers_find_every_object_on_real_frames_at_every_tile(e
         assert measure.episode_check(env_id, tile, range(2)).errors == ()
 
 
+def test_the_kernel_floor_script_measures_an_example(capsys: pytest.CaptureFixture[str]) -> None:
+    """Smoke run of scripts/measure_kernel_floor.py (the README's per-frame table), one pass, tile 8."""
+    assert _script("measure_kernel_floor").main(["--passes", "1", "--tiles", "8", "--programs", "unlock"]) == 0
+    row = capsys.readouterr().out.splitlines()[-1].split(" | ")
+    assert row[0] == "| unlock" and row[1] == "8" and row[2] == "88x48"
+    floor, kernel = float(row[3]), float(row[4])
+    assert 0 < floor and 0 < kernel and row[5] == f"{kernel / floor:.2f}x |"
+
+
 def test_a_carried_object_is_drawn_nowhere() -> None:
     """Why "carrying" is "fewer on the floor": MiniGrid's frame is the same whether the agent carries
     a key or not (the helpers' measurements need no carried case)."""

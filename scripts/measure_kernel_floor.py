@@ -1,0 +1,89 @@
+"""Per-frame kernel time against the memory floor, every MiniGrid example on its own env's frames.
+
+    python scripts/measure_kernel_floor.py [--passes 25] [--tiles 8 32] [--programs unlock keycorridor]
+
+Each program is compiled with its `observe rgb tile N` set to the tile measured (the stdlib's shapes
+depend on it), then stepped over 64 frames of a seeded random rollout of its env at that tile;
+the floor is `carc.perf.bench.scan_floor` (one plain numba pass over the frame's bytes) on the same
+frames. Both are timed from Python, the way `carc bench` times them, alternating, and the minimum
+over passes is kept (the machine is shared). Prints a Markdown table: floor, kernel, kernel / floor.
+"""
+
+from __future__ import annotations
+
+import argparse
+import re
+import time
+from pathlib import Path
+
+import numpy as np
+
+from carc.api import check_text
+from carc.backend.kernel import Kernel, compile_program
+from carc.perf.bench import minigrid_frames, scan_floor
+
+ROOT = Path(__file__).resolve().parent.parent
+ENV_OF = {
+    "doorkey": "MiniGrid-DoorKey-8x8-v0",
+    "unlock": "MiniGrid-Unlock-v0",
+    "unlockpickup": "MiniGrid-UnlockPickup-v0",
+    "keycorridor": "MiniGrid-KeyCorridorS3R3-v0",
+    "blockedunlockpickup": "MiniGrid-BlockedUnlockPickup-v0",
+}
+FRAMES = 64
+
+
+def kernel_at(name: str, tile: int) -> Kernel:
+    """The example compiled for frames at ``tile``."""
+    path = ROOT / "examples" / "minigrid" / f"{name}.car"
+    text = re.sub(r"observe rgb tile \d+", f"observe rgb tile {tile}", path.read_text(encoding="utf-8"))
+    return compile_program(check_text(text, str(path)))
+
+
+def kernel_us(kernel: Kernel, frames: list[np.ndarray], tile: int) -> float:
+    state = kernel.new_state(1, tile)[0]
+    kernel.reset(frames[0], state)
+    started = time.perf_counter_ns()
+    for frame in frames:
+        kernel.step(frame, state)
+    return (time.perf_counter_ns() - started) / len(frames) / 1e3
+
+
+def floor_us(frames: list[np.ndarray]) -> float:
+    started = time.perf_counter_ns()
+    for frame in frames:
+        scan_floor(frame)
+    return (time.perf_counter_ns() - started) / len(frames) / 1e3
+
+
+def measure(name: str, tile: int, passes: int) -> tuple[str, float, float]:
+    """(frame size, floor us, kernel us): minima over ``passes`` alternating passes."""
+    kernel = kernel_at(name, tile)
+    frames = minigrid_frames(ENV_OF[name], tile, FRAMES, 0)
+    kernel_us(kernel, frames, tile)
+    floor_us(frames)
+    floors, kernels = [], []
+    for _ in range(passes):
+        floors.append(floor_us(frames))
+        kernels.append(kernel_us(kernel, frames, tile))
+    height, width = frames[0].shape[:2]
+    return f"{width}x{height}", min(floors), min(kernels)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--passes", type=int, default=25)
+    parser.add_argument("--tiles", type=int, nargs="+", default=[8, 32])
+    parser.add_argument("--programs", nargs="+", choices=sorted(ENV_OF), default=list(ENV_OF))
+    args = parser.parse_args(argv)
+    print("| program | tile | frame | floor us | kernel us | kernel / floor |")
+    print("| --- | --- | --- | --- | --- | --- |")
+    for name in args.programs:
+        for tile in args.tiles:
+            size, floor, kernel = measure(name, tile, args.passes)
+            print(f"| {name} | {tile} | {size} | {floor:.2f} | {kernel:.2f} | {kernel / floor:.2f}x |", flush=True)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
