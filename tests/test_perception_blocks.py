@@ -21,6 +21,7 @@ from test_kernel import PROFILE, assert_equivalent, kernel_of, palette_of, progr
 
 from carc.backend import header
 from carc.backend.codegen import ROW_REPEAT_SHADES, SEGMENT
+from carc.core.limits import MAX_SIDE
 from carc.interpreter import MAX_OBJECTS, color_mask, objects_of
 
 BLOCK_PROGRAMS = ["objects", "regions", "many", "example:unlock", "example:doorkey"]
@@ -103,7 +104,7 @@ def test_a_costly_classifier_writes_the_interpreters_colour_bits_into_every_row_
     dtype = np.uint8 if int(head[header.HEAD_MASK_BYTES]) == 1 else np.uint16
 
     @settings(PROFILE, max_examples=40)
-    @given(wide_block_episodes(name))
+    @given(wide_block_episodes(name, [*WIDE, MAX_SIDE - 5, MAX_SIDE]))
     def check(episode: tuple[list[np.ndarray], float | None]) -> None:
         frames, _ = episode
         h, w = frames[0].shape[:2]
@@ -133,11 +134,14 @@ def test_kernel_equals_interpreter_on_frames_of_repeated_row_blocks(name: str) -
     check()
 
 
+WIDE = [2 * SEGMENT + 8, 3 * SEGMENT, 3 * SEGMENT + 5, 4 * SEGMENT + 16]
+
+
 @st.composite
-def wide_block_episodes(draw: st.DrawFn, name: str) -> tuple[list[np.ndarray], float | None]:
+def wide_block_episodes(draw: st.DrawFn, name: str, widths: list[int] = WIDE) -> tuple[list[np.ndarray], float | None]:
     """Rows of several segments (whole 64-bit words, or not), each block changing a few of them."""
     h = draw(st.integers(1, 10))
-    w = draw(st.sampled_from([2 * SEGMENT + 8, 3 * SEGMENT, 3 * SEGMENT + 5, 4 * SEGMENT + 16]))
+    w = draw(st.sampled_from(widths))
     seed = draw(st.integers(0, 2**32 - 1))
     rng = np.random.default_rng(seed)
     return [block_frame(rng, palette_of(name), h, w) for _ in range(draw(st.integers(2, 3)))], draw(st.sampled_from([None, 8.0]))
