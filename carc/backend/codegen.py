@@ -62,7 +62,9 @@ CODEGEN_VERSION = "5"
 INLINE_LINES = 600  # a longer _program calls the shared measures instead (numba's cost grows faster than its length)
 # Comparing rows with the row above costs a pass over the frame; it pays only when classifying a pixel
 # costs more. Measured (DoorKey frames, tiles 8 and 32): 8 shades 2.47 / 21.7 us with it, 2.09 / 17.9 us
-# without; 24 shades 4.29 / 34.3 us with, 4.57 / 42.4 us without. So: more than 12 shades.
+# without; 24 shades 4.29 / 34.3 us with, 4.57 / 42.4 us without. So: more than 12 shades. Measured
+# again with segments (scripts/measure_kernel_floor.py): doorkey's 8 shades 2.12 / 21.5 us comparing,
+# 1.89 / 19.0 us not.
 ROW_REPEAT_SHADES = 12
 SEGMENT = 64  # pixels a changed row is classified by (rows up to twice as wide: whole)
 VECTOR = 32  # pixels the classifier's vectorised loop takes at a time
