@@ -26,10 +26,12 @@ MAX_OBJECTS = int(LIMITS["max_objects"].cap)
 RUN_ROW_SHIFT = 2 * KEY_BITS + 16
 RUN_FIRST_SHIFT = KEY_BITS + 16
 RUN_LAST_SHIFT = 16
-# A span (a run of one colour) packs (row, first column, last column).
-SPAN_ROW_SHIFT = 2 * KEY_BITS
+# A span (a run of one colour over a range of rows) packs (first row, last row, first column, last column).
+SPAN_TOP_SHIFT = 3 * KEY_BITS
+SPAN_BOTTOM_SHIFT = 2 * KEY_BITS
 SPAN_FIRST_SHIFT = KEY_BITS
 COORD_MASK = (1 << KEY_BITS) - 1
+COLUMNS_MASK = (1 << 2 * KEY_BITS) - 1
 
 # Lowest set bit of a 64-bit word: its index is _BIT[(d & -d) * _DEBRUIJN >> 58] (de Bruijn).
 _DEBRUIJN = np.uint64(0x03F79D71B4CB0A89)
@@ -168,22 +170,55 @@ def _scan(mk, same, H, W, Wr, pix, pix_at, obj, obj_at, count_at, iw, ib, fw):
 
 
 @njit(cache=True, error_model="numpy")
-def _spans(vr, bit, runs):
-    # The maximal spans of the colour `bit` (adjacent recorded runs merged) into runs, packed as
-    # (block, first column, last column); returns how many.
+def _spans(vr, bit, runs, blocks):
+    # The maximal spans of the colour `bit` (adjacent recorded runs of a block merged) into runs,
+    # packed as (first row, last row, first column, last column), in raster order; a block whose
+    # spans have the same columns as the spans of the block just above takes no spans of its own:
+    # those grow down over its rows (the same pixels, fewer spans to join). Returns how many.
     nr = 0
+    g0 = 0  # the last group of spans kept (one block's, or several blocks' grown together): runs[g0:c0]
+    c0 = 0  # the current block's spans: runs[c0:nr]
+    cur = -1
+    top = 0
+    bottom = 0
     for i in range(vr.shape[0]):
         e = vr[i]
-        if e & bit:
-            y = e >> RUN_ROW_SHIFT
-            a = (e >> RUN_FIRST_SHIFT) & COORD_MASK
-            b = (e >> RUN_LAST_SHIFT) & COORD_MASK
-            if nr > 0 and runs[nr - 1] >> SPAN_ROW_SHIFT == y and (runs[nr - 1] & COORD_MASK) + 1 == a:
-                runs[nr - 1] = (runs[nr - 1] >> SPAN_FIRST_SHIFT << SPAN_FIRST_SHIFT) | b
-            else:
-                runs[nr] = (y << SPAN_ROW_SHIFT) | (a << SPAN_FIRST_SHIFT) | b
-                nr += 1
+        if e & bit == 0:
+            continue
+        blk = e >> RUN_ROW_SHIFT
+        if blk != cur:
+            if cur >= 0:
+                nr, g0, c0 = _close_group(runs, g0, c0, nr, bottom)
+            cur = blk
+            top = blocks[blk] >> KEY_BITS
+            bottom = blocks[blk] & COORD_MASK
+        a = (e >> RUN_FIRST_SHIFT) & COORD_MASK
+        b = (e >> RUN_LAST_SHIFT) & COORD_MASK
+        if nr > c0 and (runs[nr - 1] & COORD_MASK) + 1 == a:
+            runs[nr - 1] = (runs[nr - 1] >> SPAN_FIRST_SHIFT << SPAN_FIRST_SHIFT) | b
+        else:
+            runs[nr] = (top << SPAN_TOP_SHIFT) | (bottom << SPAN_BOTTOM_SHIFT) | (a << SPAN_FIRST_SHIFT) | b
+            nr += 1
+    if cur >= 0:
+        nr = _close_group(runs, g0, c0, nr, bottom)[0]
     return nr
+
+
+@njit(cache=True, error_model="numpy")
+def _close_group(runs, g0, c0, nr, bottom):
+    # The current block's spans runs[c0:nr] end: when the kept group runs[g0:c0] ends on the row
+    # above and has the same columns, it grows down to `bottom` and the block's spans are dropped.
+    # Returns (nr, g0, c0) for the next block.
+    same = c0 > g0 and nr - c0 == c0 - g0 and (runs[g0] >> SPAN_BOTTOM_SHIFT) & COORD_MASK == (runs[c0] >> SPAN_TOP_SHIFT) - 1
+    k = 0
+    while same and k < nr - c0:
+        same = runs[g0 + k] & COLUMNS_MASK == runs[c0 + k] & COLUMNS_MASK
+        k += 1
+    if not same:
+        return nr, c0, nr
+    for k in range(g0, c0):
+        runs[k] = (runs[k] & ~(COORD_MASK << SPAN_BOTTOM_SHIFT)) | (bottom << SPAN_BOTTOM_SHIFT)
+    return c0, g0, c0
 
 
 @njit(cache=True, error_model="numpy")
@@ -196,22 +231,23 @@ def _root(parent, p):
 
 @njit(cache=True, error_model="numpy")
 def _join(runs, parent, nr):
-    # Union each span with the spans of the block above that touch it, diagonals included; the
-    # root of a component is its earliest span (span r's root, an earlier span once it touches one,
-    # is kept in p).
+    # Union each span with the spans just above it that touch it, diagonals included (those whose
+    # last row is the row above its first: spans come in groups of rows in raster order, so their
+    # last rows never decrease); the root of a component is its earliest span (span r's root, an
+    # earlier span once it touches one, is kept in p).
     j0 = 0
     for r in range(nr):
         e = runs[r]
-        y = e >> SPAN_ROW_SHIFT
+        above = (e >> SPAN_TOP_SHIFT) - 1
         a = (e >> SPAN_FIRST_SHIFT) & COORD_MASK
         b = e & COORD_MASK
-        while runs[j0] >> SPAN_ROW_SHIFT < y - 1:
+        while j0 < r and (runs[j0] >> SPAN_BOTTOM_SHIFT) & COORD_MASK < above:
             j0 += 1
-        while j0 < r and runs[j0] >> SPAN_ROW_SHIFT == y - 1 and (runs[j0] & COORD_MASK) + 1 < a:
+        while j0 < r and (runs[j0] >> SPAN_BOTTOM_SHIFT) & COORD_MASK == above and (runs[j0] & COORD_MASK) + 1 < a:
             j0 += 1
         p = r
         j = j0
-        while j < r and runs[j] >> SPAN_ROW_SHIFT == y - 1 and (runs[j] >> SPAN_FIRST_SHIFT) & COORD_MASK <= b + 1:
+        while j < r and (runs[j] >> SPAN_BOTTOM_SHIFT) & COORD_MASK == above and (runs[j] >> SPAN_FIRST_SHIFT) & COORD_MASK <= b + 1:
             q = _root(parent, j)
             if q < p:
                 if p != r:
@@ -234,11 +270,10 @@ def _add_object(fw, o, a0, a1, a2, a3, a5, a6):
 
 
 @njit(cache=True, error_model="numpy")
-def _number(runs, parent, nr, fw, ob, blocks):
+def _number(runs, parent, nr, fw, ob):
     # Number the components in raster order of their root span and add up each kept one's
-    # statistics (a span of block n stands for the rectangle over the block's rows; consecutive
-    # spans of one object add up in a0..a6 first); runs[r] becomes span r's object number (-1: not
-    # kept).
+    # statistics (a span stands for the rectangle over its rows; consecutive spans of one object
+    # add up in a0..a6 first); runs[r] becomes span r's object number (-1: not kept).
     n = 0
     q = -1
     a0 = 0.0
@@ -249,9 +284,8 @@ def _number(runs, parent, nr, fw, ob, blocks):
     a6 = 0.0
     for r in range(nr):
         e = runs[r]
-        blk = blocks[e >> SPAN_ROW_SHIFT]
-        y0 = blk >> KEY_BITS
-        y1 = blk & COORD_MASK
+        y0 = e >> SPAN_TOP_SHIFT
+        y1 = (e >> SPAN_BOTTOM_SHIFT) & COORD_MASK
         a = (e >> SPAN_FIRST_SHIFT) & COORD_MASK
         b = e & COORD_MASK
         p = _root(parent, r)
@@ -297,10 +331,11 @@ def _number(runs, parent, nr, fw, ob, blocks):
 @njit("int64(int64[::1], int64, int64[::1], int64[::1], float64[::1], int64, int64[::1])", cache=True, error_model="numpy")
 def _objects(vr, bit, runs, parent, fw, ob, blocks):
     # The 8-connected components of one colour, from the recorded runs (raster order of blocks,
-    # blocks[n] packing block n's first and last row): maximal spans of the colour, joined to
-    # touching spans of the block above (union-find, the earlier span is the root), then numbered
+    # blocks[n] packing block n's first and last row): maximal spans of the colour (grown down over
+    # the blocks below that repeat their columns), joined to the touching spans just above them
+    # (union-find, the earlier span is the root), then numbered
     # in raster order of their first pixel; the first MAX_OBJECTS get (area, sum x, sum y, x0, y0,
     # x1, y1) at fw[ob + 7 * n]. Returns how many were kept.
-    nr = _spans(vr, bit, runs)
+    nr = _spans(vr, bit, runs, blocks)
     _join(runs, parent, nr)
-    return _number(runs, parent, nr, fw, ob, blocks)
+    return _number(runs, parent, nr, fw, ob)
