@@ -13,14 +13,11 @@ from __future__ import annotations
 
 import argparse
 import re
-import time
 from pathlib import Path
-
-import numpy as np
 
 from carc.api import check_text
 from carc.backend.kernel import Kernel, compile_program
-from carc.perf.bench import minigrid_frames, scan_floor
+from carc.perf.bench import fresh_state, minigrid_frames, scan_floor, time_calls, time_steps
 
 ROOT = Path(__file__).resolve().parent.parent
 ENV_OF = {
@@ -40,34 +37,17 @@ def kernel_at(name: str, tile: int) -> Kernel:
     return compile_program(check_text(text, str(path)))
 
 
-def kernel_us(kernel: Kernel, frames: list[np.ndarray], tile: int) -> float:
-    state = kernel.new_state(1, tile)[0]
-    kernel.reset(frames[0], state)
-    started = time.perf_counter_ns()
-    for frame in frames:
-        kernel.step(frame, state)
-    return (time.perf_counter_ns() - started) / len(frames) / 1e3
-
-
-def floor_us(frames: list[np.ndarray]) -> float:
-    started = time.perf_counter_ns()
-    for frame in frames:
-        scan_floor(frame)
-    return (time.perf_counter_ns() - started) / len(frames) / 1e3
-
-
 def measure(name: str, tile: int, passes: int) -> tuple[str, float, float]:
     """(frame size, floor us, kernel us): minima over ``passes`` alternating passes."""
     kernel = kernel_at(name, tile)
     frames = minigrid_frames(ENV_OF[name], tile, FRAMES, 0)
-    kernel_us(kernel, frames, tile)
-    floor_us(frames)
+    state = fresh_state(kernel.new_state, tile)
     floors, kernels = [], []
-    for _ in range(passes):
-        floors.append(floor_us(frames))
-        kernels.append(kernel_us(kernel, frames, tile))
+    for _ in range(passes + 1):  # the first pass warms caches up
+        floors.append(time_calls(scan_floor, frames, 1) / 1e3)
+        kernels.append(time_steps(kernel.reset, kernel.step, state, frames, 1) / 1e3)
     height, width = frames[0].shape[:2]
-    return f"{width}x{height}", min(floors), min(kernels)
+    return f"{width}x{height}", min(floors[1:]), min(kernels[1:])
 
 
 def main(argv: list[str] | None = None) -> int:

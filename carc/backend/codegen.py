@@ -164,7 +164,7 @@ def _emit_classifiers(out: Out, program: ir.Program, parts: _Parts) -> list[tupl
         out(1, "# one bit per colour: a pixel matches a colour when every channel lies in [shade - tol, shade + tol]")
         out(1, f"m = {view}")
         if sum(len(program.colors[c].shades) for c in colors) > ROW_REPEAT_SHADES:
-            _emit_segment_rows(out, classify_expression(program, colors), 2 if mask_dtype(program)[0] == "uint16" else 1)
+            _emit_segment_rows(out, classify_expression(program, colors), mask_dtype(program)[1])
         else:
             _emit_all_rows(out, classify_expression(program, colors))
         out(1, "return 0")
@@ -187,11 +187,12 @@ def _emit_all_rows(out: Out, expression: str) -> None:
     out(2, "q = p")
 
 
-def _emit_segment_rows(out: Out, expression: str, mask_bytes: int) -> None:
-    """Compare each row with the row above, a segment of pixels at a time, as 64-bit words (rows of a
-    whole number of words; any other row is classified whole): a row equal to the one above is marked
-    (same[y] = 1) and not classified; in another row, a segment equal to the row above takes its mask
-    from the last classified row (which the rows in between repeat), and only the others are classified."""
+def _emit_segment_rows(out: Out, expression: str, lanes: int) -> None:
+    """Compare each row with the row above as 64-bit words (rows of a whole number of words; any other
+    row is classified whole), four words at a time up to the first difference: a row equal to the one
+    above is marked (same[y] = 1) and not classified; in another row, the SEGMENT-pixel segments equal
+    to the row above take their mask from the last classified row (which the rows in between repeat),
+    ``lanes`` mask cells to a word, and only the others are classified."""
     out(1, "n3 = 3 * W")
     out(1, "nw = n3 // 8 if n3 % 8 == 0 else 0")
     out(1, "w = f[0:(f.shape[0] // 8) * 8].view(np.uint64)")
@@ -199,7 +200,7 @@ def _emit_segment_rows(out: Out, expression: str, mask_bytes: int) -> None:
     out(1, "kw = 3 * seg // 8")
     out(1, "nseg = (W + seg - 1) // seg if W > 0 else 0")
     out(1, "m64 = mk[0:(mk.shape[0] // 8) * 8].view(np.uint64)")
-    out(1, f"lanes = {8 // mask_bytes!r}")
+    out(1, f"lanes = {lanes!r}")
     out(1, "last = 0")
     out(1, "for y in range(H):")
     out(2, "changed = -1")
@@ -217,13 +218,14 @@ def _emit_segment_rows(out: Out, expression: str, mask_bytes: int) -> None:
     out(3, "if d == 0:")
     out(4, "same[y] = 1")
     out(4, "continue")
-    out(3, "changed = 0 if nseg > 1 else -1")
-    out(3, "for s in range(nseg if nseg > 1 else 0):")
-    out(4, "d = np.uint64(0)")
-    out(4, "for k in range(a + kw * s, a + min(kw * (s + 1), nw)):")
-    out(5, "d |= w[k] ^ w[k - nw]")
-    out(4, "if d != 0:")
-    out(5, "changed |= 1 << s")
+    out(3, "if nseg > 1:")
+    out(4, "changed = 0")
+    out(4, "for s in range(nseg):")
+    out(5, "d = np.uint64(0)")
+    out(5, "for k in range(a + kw * s, a + min(kw * (s + 1), nw)):")
+    out(6, "d |= w[k] ^ w[k - nw]")
+    out(5, "if d != 0:")
+    out(6, "changed |= 1 << s")
     out(2, "same[y] = 0")
     out(2, "for s in range(nseg):")
     out(3, "x0 = s * seg")
@@ -246,9 +248,9 @@ def _emit_segment_rows(out: Out, expression: str, mask_bytes: int) -> None:
     out(2, "last = y")
 
 
-def _emit_pixel_loop(out: Out, depth: int, expression: str, count: str = "n") -> None:
-    """The branch-free loop LLVM vectorises: pixel x of src (r, g, b bytes) into dst[x]."""
-    out(depth, f"for x in range({count}):")
+def _emit_pixel_loop(out: Out, depth: int, expression: str) -> None:
+    """The branch-free loop LLVM vectorises: the n pixels of src (r, g, b bytes) into dst."""
+    out(depth, "for x in range(n):")
     out(depth + 1, "r = src[3 * x]")
     out(depth + 1, "g = src[3 * x + 1]")
     out(depth + 1, "b = src[3 * x + 2]")

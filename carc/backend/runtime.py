@@ -333,9 +333,9 @@ def _objects(vr, bit, runs, parent, fw, ob, blocks):
     # The 8-connected components of one colour, from the recorded runs (raster order of blocks,
     # blocks[n] packing block n's first and last row): maximal spans of the colour (grown down over
     # the blocks below that repeat their columns), joined to the touching spans just above them
-    # (union-find, the earlier span is the root), then numbered
-    # in raster order of their first pixel; the first MAX_OBJECTS get (area, sum x, sum y, x0, y0,
-    # x1, y1) at fw[ob + 7 * n]. Returns how many were kept.
+    # (union-find, the earlier span is the root), then numbered in raster order of their first
+    # pixel; the first MAX_OBJECTS get (area, sum x, sum y, x0, y0, x1, y1) at fw[ob + 7 * n].
+    # Returns how many were kept.
     nr = _spans(vr, bit, runs, blocks)
     _join(runs, parent, nr)
     return _number(runs, parent, nr, fw, ob)

@@ -138,7 +138,7 @@ def env_frames(env_id: str, n: int = ROLLOUT_FRAMES, seed: int = 0) -> list[np.n
 # ---- timing ------------------------------------------------------------------------------------
 
 
-def _time_steps(reset: Callable[[np.ndarray, np.ndarray], Any], step: Callable[[np.ndarray, np.ndarray], Any],
+def time_steps(reset: Callable[[np.ndarray, np.ndarray], Any], step: Callable[[np.ndarray, np.ndarray], Any],
                 new_state: Callable[[], np.ndarray], frames: list[np.ndarray], repeat: int) -> float:
     """Median over repeats of the mean ns per step call, stepping through the frames in order."""
     samples = []
@@ -152,7 +152,8 @@ def _time_steps(reset: Callable[[np.ndarray, np.ndarray], Any], step: Callable[[
     return float(statistics.median(samples))
 
 
-def _time_calls(fn: Callable[[np.ndarray], Any], frames: list[np.ndarray], repeat: int) -> float:
+def time_calls(fn: Callable[[np.ndarray], Any], frames: list[np.ndarray], repeat: int) -> float:
+    """Median over repeats of the mean ns per call of fn on each frame in order."""
     samples = []
     for _ in range(repeat):
         started = time.perf_counter_ns()
@@ -340,7 +341,7 @@ def _ratio(a: float | None, b: float | None) -> float | None:
     return None if a is None or b is None or b == 0 else a / b
 
 
-def _fresh_state(new_state: Callable[..., np.ndarray], tile: float) -> Callable[[], np.ndarray]:
+def fresh_state(new_state: Callable[..., np.ndarray], tile: float) -> Callable[[], np.ndarray]:
     """A maker of one fresh state row at `tile` (bound now, not when called)."""
     return lambda: new_state(1, tile)[0]
 
@@ -359,14 +360,14 @@ def run_bench(program_path: str, frames: list[np.ndarray] | None = None, repeat:
     results = []
     for group, tile in _frame_sets(record, frames, env_id):
         tile_value = tile if tile is not None else float(program.tile)
-        kernel_ns = _time_steps(kernel.reset, kernel.step, _fresh_state(kernel.new_state, tile_value), group, repeat)
-        interpreter_ns = _time_steps(interpreter.reset, interpreter.step, _fresh_state(interpreter.new_state, tile_value),
+        kernel_ns = time_steps(kernel.reset, kernel.step, fresh_state(kernel.new_state, tile_value), group, repeat)
+        interpreter_ns = time_steps(interpreter.reset, interpreter.step, fresh_state(interpreter.new_state, tile_value),
                                      group[:INTERPRETER_FRAMES], max(1, min(repeat, 3)))
         handwritten_ns = None
         if hand is not None:
-            handwritten_ns = _time_steps(hand.reset, hand.step, _fresh_state(hand.new_state, tile_value), group, repeat)
+            handwritten_ns = time_steps(hand.reset, hand.step, fresh_state(hand.new_state, tile_value), group, repeat)
         scan_floor(group[0])
-        floor_ns = _time_calls(scan_floor, group, repeat)
+        floor_ns = time_calls(scan_floor, group, repeat)
         results.append({
             "frame_shape": list(group[0].shape),
             "kernel_ns": kernel_ns,
