@@ -66,7 +66,7 @@ INLINE_LINES = 600  # a longer _program calls the shared measures instead (numba
 # again with segments (scripts/measure_kernel_floor.py): doorkey's 8 shades 2.12 / 21.5 us comparing,
 # 1.89 / 19.0 us not.
 ROW_REPEAT_SHADES = 12
-SEGMENT = 64  # pixels a changed row is classified by (rows up to twice as wide: whole)
+SEGMENT = 64  # pixels a changed row is compared and classified by (rows up to twice as wide: whole)
 VECTOR = 32  # pixels the classifier's vectorised loop takes at a time
 RUN_TABLES = 3  # int scratch tables of H * W entries when objects are asked for: runs, spans, parents
 # The program's compiled functions: called by address (or by name from njit code), never from Python.
@@ -183,74 +183,89 @@ def _emit_all_rows(out: Out, expression: str) -> None:
     out(2, "n = (p - q) * W")
     out(2, "src = f[q * W * 3:q * W * 3 + 3 * n]")
     out(2, "dst = m[q * Wr:q * Wr + n]")
-    _emit_pixel_loop(out, 2, expression)
+    _emit_pixel_loop(out, 2, expression, "n")
     out(2, "q = p")
 
 
 def _emit_segment_rows(out: Out, expression: str, lanes: int) -> None:
     """Compare each row with the row above as 64-bit words (rows of a whole number of words; any other
-    row is classified whole), four words at a time up to the first difference: a row equal to the one
-    above is marked (same[y] = 1) and not classified; in another row, the SEGMENT-pixel segments equal
-    to the row above take their mask from the last classified row (which the rows in between repeat),
-    ``lanes`` mask cells to a word, and only the others are classified."""
+    row is classified whole): a row equal to the one above is marked (same[y] = 1) and not
+    classified. A row of at most 2 * SEGMENT pixels is compared four words at a time up to the first
+    difference and classified whole when it differs. A wider row is cut into whole SEGMENT-pixel
+    segments and a tail, each compared whole (loops of a fixed length, which LLVM unrolls and
+    vectorises); the segments equal to the row above take their mask from the last classified row
+    (which the rows in between repeat), ``lanes`` mask cells to a word, and only the others are
+    classified."""
+    words = 3 * SEGMENT // 8
     out(1, "n3 = 3 * W")
     out(1, "nw = n3 // 8 if n3 % 8 == 0 else 0")
     out(1, "w = f[0:(f.shape[0] // 8) * 8].view(np.uint64)")
-    out(1, f"seg = W if W <= {2 * SEGMENT!r} else {SEGMENT!r}")
-    out(1, "kw = 3 * seg // 8")
-    out(1, "nseg = (W + seg - 1) // seg if W > 0 else 0")
+    out(1, f"wide = W > {2 * SEGMENT!r}")
+    out(1, f"nfull = W // {SEGMENT!r} if wide else 0")
+    out(1, f"nseg = (W + {SEGMENT - 1!r}) // {SEGMENT!r} if wide else min(W, 1)")
     out(1, "m64 = mk[0:(mk.shape[0] // 8) * 8].view(np.uint64)")
-    out(1, f"lanes = {lanes!r}")
     out(1, "last = 0")
     out(1, "for y in range(H):")
     out(2, "changed = -1")
     out(2, "if y > 0 and nw > 0:")
-    out(3, "# four words at a time up to the first difference, then which segments differ")
     out(3, "a = y * nw")
-    out(3, "k = a")
     out(3, "d = np.uint64(0)")
-    out(3, "while k + 4 <= a + nw and d == 0:")
-    out(4, "d = (w[k] ^ w[k - nw]) | (w[k + 1] ^ w[k + 1 - nw]) | (w[k + 2] ^ w[k + 2 - nw]) | (w[k + 3] ^ w[k + 3 - nw])")
-    out(4, "k += 4")
-    out(3, "while k < a + nw and d == 0:")
-    out(4, "d = w[k] ^ w[k - nw]")
-    out(4, "k += 1")
-    out(3, "if d == 0:")
-    out(4, "same[y] = 1")
-    out(4, "continue")
-    out(3, "if nseg > 1:")
+    out(3, "if wide:")
     out(4, "changed = 0")
-    out(4, "for s in range(nseg):")
+    out(4, "for s in range(nfull):")
+    out(5, f"b0 = a + {words!r} * s")
     out(5, "d = np.uint64(0)")
-    out(5, "for k in range(a + kw * s, a + min(kw * (s + 1), nw)):")
-    out(6, "d |= w[k] ^ w[k - nw]")
+    out(5, f"for k in range({words!r}):  # a fixed count: unrolled")
+    out(6, "d |= w[b0 + k] ^ w[b0 + k - nw]")
     out(5, "if d != 0:")
     out(6, "changed |= 1 << s")
+    out(4, "d = np.uint64(0)")
+    out(4, f"for k in range(a + {words!r} * nfull, a + nw):")
+    out(5, "d |= w[k] ^ w[k - nw]")
+    out(4, "if d != 0:")
+    out(5, "changed |= 1 << nfull")
+    out(3, "else:")
+    out(4, "k = a")
+    out(4, "while k + 4 <= a + nw and d == 0:")
+    out(5, "d = (w[k] ^ w[k - nw]) | (w[k + 1] ^ w[k + 1 - nw]) | (w[k + 2] ^ w[k + 2 - nw]) | (w[k + 3] ^ w[k + 3 - nw])")
+    out(5, "k += 4")
+    out(4, "while k < a + nw and d == 0:")
+    out(5, "d = w[k] ^ w[k - nw]")
+    out(5, "k += 1")
+    out(4, "changed = 0 if d == 0 else -1")
+    out(3, "if changed == 0:")
+    out(4, "same[y] = 1")
+    out(4, "continue")
     out(2, "same[y] = 0")
     out(2, "for s in range(nseg):")
-    out(3, "x0 = s * seg")
-    out(3, "x1 = min(x0 + seg, W)")
+    out(3, f"x0 = s * {SEGMENT!r}")
     out(3, "q = y * Wr + x0")
-    out(3, "if (changed >> s) & 1:")
-    out(4, "# whole vectors: pixels past the segment are classified too and overwritten after (or never read)")
-    out(4, f"n = min((x1 - x0 + {VECTOR - 1!r}) // {VECTOR!r} * {VECTOR!r}, H * W - y * W - x0)")
+    out(3, "if (changed >> s) & 1 and s < nfull:")
+    out(4, f"src = f[3 * (y * W + x0):3 * (y * W + x0 + {SEGMENT!r})]")
+    out(4, f"dst = m[q:q + {SEGMENT!r}]")
+    _emit_pixel_loop(out, 4, expression, repr(SEGMENT))
+    out(3, "elif (changed >> s) & 1:")
+    out(4, "# the tail (or a whole narrow row) in whole vectors: pixels past it are classified too and")
+    out(4, "# overwritten after (or never read)")
+    out(4, f"n = min((W - x0 + {VECTOR - 1!r}) // {VECTOR!r} * {VECTOR!r}, H * W - y * W - x0)")
     out(4, "src = f[3 * (y * W + x0):3 * (y * W + x0 + n)]")
     out(4, "dst = m[q:q + n]")
-    _emit_pixel_loop(out, 4, expression)
-    out(3, "else:")
-    out(4, "# whole 64-bit words: rows and segments start on word boundaries (W is a multiple of 8 here)")
-    out(4, "p = (last * Wr + x0) // lanes")
-    out(4, "q = q // lanes")
-    out(4, "for x in range((x1 - x0) // lanes):")
-    out(5, "m64[q + x] = m64[p + x]")
+    _emit_pixel_loop(out, 4, expression, "n")
+    for test, count in (("elif s < nfull:", repr(SEGMENT // lanes)), ("else:", f"(W - x0) // {lanes!r}")):
+        out(3, test)
+        out(4, "# whole 64-bit words: rows and segments start on word boundaries (W is a multiple of 8 here)")
+        out(4, f"p = (last * Wr + x0) // {lanes!r}")
+        out(4, f"q = q // {lanes!r}")
+        out(4, f"for x in range({count}):")
+        out(5, "m64[q + x] = m64[p + x]")
     out(2, "for x in range(y * Wr + W, (y + 1) * Wr):")
     out(3, "m[x] = 0")
     out(2, "last = y")
 
 
-def _emit_pixel_loop(out: Out, depth: int, expression: str) -> None:
-    """The branch-free loop LLVM vectorises: the n pixels of src (r, g, b bytes) into dst."""
-    out(depth, "for x in range(n):")
+def _emit_pixel_loop(out: Out, depth: int, expression: str, count: str) -> None:
+    """The branch-free loop LLVM vectorises: the ``count`` pixels of src (r, g, b bytes) into dst."""
+    out(depth, f"for x in range({count}):")
     out(depth + 1, "r = src[3 * x]")
     out(depth + 1, "g = src[3 * x + 1]")
     out(depth + 1, "b = src[3 * x + 2]")

@@ -273,7 +273,8 @@ def _add_object(fw, o, a0, a1, a2, a3, a5, a6):
 def _number(runs, parent, nr, fw, ob):
     # Number the components in raster order of their root span and add up each kept one's
     # statistics (a span stands for the rectangle over its rows; consecutive spans of one object
-    # add up in a0..a6 first); runs[r] becomes span r's object number (-1: not kept).
+    # add up in a0..a6 first); runs[r] becomes span r's object number (-1: not kept). A span's parent
+    # is an earlier span of its component (or itself, at the root), already numbered.
     n = 0
     q = -1
     a0 = 0.0
@@ -288,7 +289,7 @@ def _number(runs, parent, nr, fw, ob):
         y1 = (e >> SPAN_BOTTOM_SHIFT) & COORD_MASK
         a = (e >> SPAN_FIRST_SHIFT) & COORD_MASK
         b = e & COORD_MASK
-        p = _root(parent, r)
+        p = parent[r]
         if p == r:
             if n < MAX_OBJECTS:
                 o = ob + 7 * n
