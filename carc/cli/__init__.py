@@ -28,17 +28,21 @@ def _end(status: int) -> int:
 
 
 def main(argv: list[str] | None = None) -> int:
-    from carc.core.signals import Terminated, install_stop_handlers, raise_if_terminated
+    try:  # a Ctrl-C from the first line on is the one line and 130, even before the handlers are in
+        from carc.core.signals import install_stop_handlers, raise_if_terminated
 
-    install_stop_handlers()  # from here on a stop request waits for the imports to finish, then ends the run
-    try:
+        install_stop_handlers()  # from here on a stop request waits for the imports to finish, then ends the run
         from carc.cli.main import main as run
 
         raise_if_terminated()
     except KeyboardInterrupt:
         print("carc: interrupted", file=sys.stderr)
         return _end(130)
-    except Terminated:
+    except BaseException as stop:
+        from carc.core.signals import Terminated
+
+        if not isinstance(stop, Terminated):
+            raise
         print("carc: terminated", file=sys.stderr)
         return _end(143)
     return _end(run(argv))
