@@ -190,13 +190,11 @@ def _emit_all_rows(out: Out, expression: str) -> None:
 def _emit_segment_rows(out: Out, expression: str, lanes: int) -> None:
     """Compare each row with the row above as 64-bit words (rows of a whole number of words; any other
     row is classified whole): a row equal to the one above is marked (same[y] = 1) and not
-    classified. A row of at most 2 * SEGMENT pixels is compared four words at a time up to the first
-    difference and classified whole when it differs. A wider row is cut into whole SEGMENT-pixel
-    segments and a tail, each compared whole (loops of a fixed length, which LLVM unrolls and
-    vectorises); the segments equal to the row above take their mask from the last classified row
-    (which the rows in between repeat), ``lanes`` mask cells to a word, and only the others are
-    classified."""
-    words = 3 * SEGMENT // 8
+    classified (``_emit_row_compare``). A row of at most 2 * SEGMENT pixels is classified whole when
+    it differs. A wider row is cut into whole SEGMENT-pixel segments and a tail: the segments equal to
+    the row above take their mask from the last classified row (which the rows in between repeat),
+    ``lanes`` mask cells to a word, and only the others are classified, whole segments in loops of a
+    fixed length (which LLVM unrolls and vectorises)."""
     out(1, "n3 = 3 * W")
     out(1, "nw = n3 // 8 if n3 % 8 == 0 else 0")
     out(1, "w = f[0:(f.shape[0] // 8) * 8].view(np.uint64)")
@@ -208,6 +206,39 @@ def _emit_segment_rows(out: Out, expression: str, lanes: int) -> None:
     out(1, "for y in range(H):")
     out(2, "changed = -1")
     out(2, "if y > 0 and nw > 0:")
+    _emit_row_compare(out)
+    out(2, "same[y] = 0")
+    out(2, "for s in range(nseg):")
+    out(3, f"x0 = s * {SEGMENT!r}")
+    out(3, "q = y * Wr + x0")
+    out(3, "if (changed >> s) & 1 and s < nfull:")
+    out(4, f"src = f[3 * (y * W + x0):3 * (y * W + x0 + {SEGMENT!r})]")
+    out(4, f"dst = m[q:q + {SEGMENT!r}]")
+    _emit_pixel_loop(out, 4, expression, repr(SEGMENT))
+    out(3, "elif (changed >> s) & 1:")
+    out(4, "# the tail (or a whole narrow row) in whole vectors: pixels past it are classified too and")
+    out(4, "# overwritten after (or never read)")
+    out(4, f"n = min((W - x0 + {VECTOR - 1!r}) // {VECTOR!r} * {VECTOR!r}, H * W - y * W - x0)")
+    out(4, "src = f[3 * (y * W + x0):3 * (y * W + x0 + n)]")
+    out(4, "dst = m[q:q + n]")
+    _emit_pixel_loop(out, 4, expression, "n")
+    for test, count in (("elif s < nfull:", repr(SEGMENT // lanes)), ("else:", f"(W - x0) // {lanes!r}")):
+        out(3, test)
+        out(4, "# whole 64-bit words: rows and segments start on word boundaries (W is a multiple of 8 here)")
+        out(4, f"p = (last * Wr + x0) // {lanes!r}")
+        out(4, f"q = q // {lanes!r}")
+        out(4, f"for x in range({count}):")
+        out(5, "m64[q + x] = m64[p + x]")
+    out(2, "for x in range(y * Wr + W, (y + 1) * Wr):")
+    out(3, "m[x] = 0")
+    out(2, "last = y")
+
+
+def _emit_row_compare(out: Out) -> None:
+    """Row y against the row above (nw words each): ``changed`` gets a bit per differing segment of a
+    wide row (whole segments in fixed-length loops, then the tail), or -1 when a narrow row differs
+    (four words at a time up to the first difference); a row with none is marked and skipped."""
+    words = 3 * SEGMENT // 8
     out(3, "a = y * nw")
     out(3, "d = np.uint64(0)")
     out(3, "if wide:")
@@ -236,31 +267,6 @@ def _emit_segment_rows(out: Out, expression: str, lanes: int) -> None:
     out(3, "if changed == 0:")
     out(4, "same[y] = 1")
     out(4, "continue")
-    out(2, "same[y] = 0")
-    out(2, "for s in range(nseg):")
-    out(3, f"x0 = s * {SEGMENT!r}")
-    out(3, "q = y * Wr + x0")
-    out(3, "if (changed >> s) & 1 and s < nfull:")
-    out(4, f"src = f[3 * (y * W + x0):3 * (y * W + x0 + {SEGMENT!r})]")
-    out(4, f"dst = m[q:q + {SEGMENT!r}]")
-    _emit_pixel_loop(out, 4, expression, repr(SEGMENT))
-    out(3, "elif (changed >> s) & 1:")
-    out(4, "# the tail (or a whole narrow row) in whole vectors: pixels past it are classified too and")
-    out(4, "# overwritten after (or never read)")
-    out(4, f"n = min((W - x0 + {VECTOR - 1!r}) // {VECTOR!r} * {VECTOR!r}, H * W - y * W - x0)")
-    out(4, "src = f[3 * (y * W + x0):3 * (y * W + x0 + n)]")
-    out(4, "dst = m[q:q + n]")
-    _emit_pixel_loop(out, 4, expression, "n")
-    for test, count in (("elif s < nfull:", repr(SEGMENT // lanes)), ("else:", f"(W - x0) // {lanes!r}")):
-        out(3, test)
-        out(4, "# whole 64-bit words: rows and segments start on word boundaries (W is a multiple of 8 here)")
-        out(4, f"p = (last * Wr + x0) // {lanes!r}")
-        out(4, f"q = q // {lanes!r}")
-        out(4, f"for x in range({count}):")
-        out(5, "m64[q + x] = m64[p + x]")
-    out(2, "for x in range(y * Wr + W, (y + 1) * Wr):")
-    out(3, "m[x] = 0")
-    out(2, "last = y")
 
 
 def _emit_pixel_loop(out: Out, depth: int, expression: str, count: str) -> None:
