@@ -55,6 +55,19 @@ def block_episodes(draw: st.DrawFn, name: str) -> tuple[list[np.ndarray], float 
     return [block_frame(rng, palette_of(name), h, w) for _ in range(n)], tile
 
 
+WIDE = [2 * SEGMENT + 8, 3 * SEGMENT, 3 * SEGMENT + 5, 4 * SEGMENT + 16]
+
+
+@st.composite
+def wide_block_episodes(draw: st.DrawFn, name: str, widths: list[int] = WIDE) -> tuple[list[np.ndarray], float | None]:
+    """Rows of several segments (whole 64-bit words, or not), each block changing a few of them."""
+    h = draw(st.integers(1, 10))
+    w = draw(st.sampled_from(widths))
+    seed = draw(st.integers(0, 2**32 - 1))
+    rng = np.random.default_rng(seed)
+    return [block_frame(rng, palette_of(name), h, w) for _ in range(draw(st.integers(2, 3)))], draw(st.sampled_from([None, 8.0]))
+
+
 @cache
 def step_classifier(name: str) -> Callable[..., int]:
     """The step classifier of a compiled example, callable from Python (it has no Python wrapper itself)."""
@@ -132,19 +145,6 @@ def test_kernel_equals_interpreter_on_frames_of_repeated_row_blocks(name: str) -
         assert_equivalent(name, frames, tile)
 
     check()
-
-
-WIDE = [2 * SEGMENT + 8, 3 * SEGMENT, 3 * SEGMENT + 5, 4 * SEGMENT + 16]
-
-
-@st.composite
-def wide_block_episodes(draw: st.DrawFn, name: str, widths: list[int] = WIDE) -> tuple[list[np.ndarray], float | None]:
-    """Rows of several segments (whole 64-bit words, or not), each block changing a few of them."""
-    h = draw(st.integers(1, 10))
-    w = draw(st.sampled_from(widths))
-    seed = draw(st.integers(0, 2**32 - 1))
-    rng = np.random.default_rng(seed)
-    return [block_frame(rng, palette_of(name), h, w) for _ in range(draw(st.integers(2, 3)))], draw(st.sampled_from([None, 8.0]))
 
 
 @pytest.mark.parametrize("name", ["example:unlock", "example:keycorridor"])

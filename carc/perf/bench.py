@@ -139,7 +139,7 @@ def env_frames(env_id: str, n: int = ROLLOUT_FRAMES, seed: int = 0) -> list[np.n
 
 
 def time_steps(reset: Callable[[np.ndarray, np.ndarray], Any], step: Callable[[np.ndarray, np.ndarray], Any],
-                new_state: Callable[[], np.ndarray], frames: list[np.ndarray], repeat: int) -> float:
+               new_state: Callable[[], np.ndarray], frames: list[np.ndarray], repeat: int) -> float:
     """Median over repeats of the mean ns per step call, stepping through the frames in order."""
     samples = []
     for _ in range(repeat):
@@ -362,7 +362,7 @@ def run_bench(program_path: str, frames: list[np.ndarray] | None = None, repeat:
         tile_value = tile if tile is not None else float(program.tile)
         kernel_ns = time_steps(kernel.reset, kernel.step, fresh_state(kernel.new_state, tile_value), group, repeat)
         interpreter_ns = time_steps(interpreter.reset, interpreter.step, fresh_state(interpreter.new_state, tile_value),
-                                     group[:INTERPRETER_FRAMES], max(1, min(repeat, 3)))
+                                    group[:INTERPRETER_FRAMES], max(1, min(repeat, 3)))
         handwritten_ns = None
         if hand is not None:
             handwritten_ns = time_steps(hand.reset, hand.step, fresh_state(hand.new_state, tile_value), group, repeat)
