@@ -58,7 +58,7 @@ from carc.ir.verifier import IDENTIFIER, finite, verify_program
 
 __all__ = ["CODEGEN_VERSION", "IDENTIFIER", "generate"]
 
-CODEGEN_VERSION = "5"
+CODEGEN_VERSION = "6"
 INLINE_LINES = 600  # a longer _program calls the shared measures instead (numba's cost grows faster than its length)
 # Comparing rows with the row above costs a pass over the frame; it pays only when classifying a pixel
 # costs more. Measured (DoorKey frames, tiles 8 and 32): 8 shades 2.47 / 21.7 us with it, 2.09 / 17.9 us
@@ -188,10 +188,9 @@ def _emit_all_rows(out: Out, expression: str) -> None:
 
 
 def _emit_segment_rows(out: Out, expression: str, lanes: int) -> None:
-    """Compare each row with the row above as 64-bit words (rows of a whole number of words; any other
-    row is classified whole): a row equal to the one above is marked (same[y] = 1) and not
-    classified (``_emit_row_compare``). A row of at most 2 * SEGMENT pixels is classified whole when
-    it differs. A wider row is cut into whole SEGMENT-pixel segments and a tail: the segments equal to
+    """Compare each row with the row above (``_emit_row_compare``): a row equal to it is marked
+    (same[y] = 1) and not classified. A row of at most 2 * SEGMENT pixels is classified whole when it
+    differs. A wider row is cut into whole SEGMENT-pixel segments and a tail: the segments equal to
     the row above take their mask from the last classified row (which the rows in between repeat),
     ``lanes`` mask cells to a word, and only the others are classified, whole segments in loops of a
     fixed length (which LLVM unrolls and vectorises)."""
@@ -204,27 +203,28 @@ def _emit_segment_rows(out: Out, expression: str, lanes: int) -> None:
     out(1, "m64 = mk[0:(mk.shape[0] // 8) * 8].view(np.uint64)")
     out(1, "last = 0")
     out(1, "for y in range(H):")
-    out(2, "changed = -1")
-    out(2, "if y > 0 and nw > 0:")
+    out(2, "changed = -1  # bit nfull - 1 - s: whole segment s differs from the row above; -1: a narrow row")
+    out(2, "tail = -1  # the tail (or a narrow row) differs")
+    out(2, "if y > 0 and (wide or nw > 0):")
     _emit_row_compare(out)
     out(2, "same[y] = 0")
     out(2, "for s in range(nseg):")
     out(3, f"x0 = s * {SEGMENT!r}")
     out(3, "q = y * Wr + x0")
-    out(3, "if (changed >> s) & 1 and s < nfull:")
+    out(3, "if s < nfull and (changed >> (nfull - 1 - s)) & 1:")
     out(4, f"src = f[3 * (y * W + x0):3 * (y * W + x0 + {SEGMENT!r})]")
     out(4, f"dst = m[q:q + {SEGMENT!r}]")
     _emit_pixel_loop(out, 4, expression, repr(SEGMENT))
-    out(3, "elif (changed >> s) & 1:")
+    out(3, "elif s == nfull and tail != 0:")
     out(4, "# the tail (or a whole narrow row) in whole vectors: pixels past it are classified too and")
     out(4, "# overwritten after (or never read)")
     out(4, f"n = min((W - x0 + {VECTOR - 1!r}) // {VECTOR!r} * {VECTOR!r}, H * W - y * W - x0)")
     out(4, "src = f[3 * (y * W + x0):3 * (y * W + x0 + n)]")
     out(4, "dst = m[q:q + n]")
     _emit_pixel_loop(out, 4, expression, "n")
-    for test, count in (("elif s < nfull:", repr(SEGMENT // lanes)), ("else:", f"(W - x0) // {lanes!r}")):
+    for test, count in (("elif s < nfull:", repr(SEGMENT // lanes)), ("else:", f"(Wr - x0) // {lanes!r}")):
         out(3, test)
-        out(4, "# whole 64-bit words: rows and segments start on word boundaries (W is a multiple of 8 here)")
+        out(4, "# whole 64-bit words: mask rows (Wr cells) and segments start on word boundaries")
         out(4, f"p = (last * Wr + x0) // {lanes!r}")
         out(4, f"q = q // {lanes!r}")
         out(4, f"for x in range({count}):")
@@ -235,36 +235,44 @@ def _emit_segment_rows(out: Out, expression: str, lanes: int) -> None:
 
 
 def _emit_row_compare(out: Out) -> None:
-    """Row y against the row above (nw words each): ``changed`` gets a bit per differing segment of a
-    wide row (whole segments in fixed-length loops, then the tail), or -1 when a narrow row differs
-    (four words at a time up to the first difference); a row with none is marked and skipped."""
-    words = 3 * SEGMENT // 8
-    out(3, "a = y * nw")
-    out(3, "d = np.uint64(0)")
+    """Row y against the row above. A wide row: bytes, whole segments in loops of a fixed length
+    (LLVM vectorises each whole: ``changed`` is shifted, not or-ed, so that the loop over segments,
+    a recurrence, stays scalar; or-ed, it was vectorised across segments with gathers), then the
+    tail. A narrow row (of nw 64-bit words): four words at a time up to the first difference. Rows
+    are sliced first, so that no index can be negative (numba adds a wrap-around test to every
+    index it cannot prove is not). A row with no difference is marked and skipped."""
+    seg = 3 * SEGMENT
     out(3, "if wide:")
+    out(4, "cur = f[n3 * y:n3 * (y + 1)]")
+    out(4, "above = f[n3 * (y - 1):n3 * y]")
     out(4, "changed = 0")
     out(4, "for s in range(nfull):")
-    out(5, f"b0 = a + {words!r} * s")
-    out(5, "d = np.uint64(0)")
-    out(5, f"for k in range({words!r}):  # a fixed count: unrolled")
-    out(6, "d |= w[b0 + k] ^ w[b0 + k - nw]")
-    out(5, "if d != 0:")
-    out(6, "changed |= 1 << s")
-    out(4, "d = np.uint64(0)")
-    out(4, f"for k in range(a + {words!r} * nfull, a + nw):")
-    out(5, "d |= w[k] ^ w[k - nw]")
-    out(4, "if d != 0:")
-    out(5, "changed |= 1 << nfull")
+    out(5, "diff = np.uint8(0)")
+    out(5, f"for k in range({seg!r}):  # a fixed count: vectorised whole")
+    out(6, f"diff = np.uint8(diff | (cur[{seg!r} * s + k] ^ above[{seg!r} * s + k]))")
+    out(5, "changed = (changed << 1) | (diff != 0)")
+    out(4, "tail = 0")
+    out(4, "if nseg > nfull:  # the tail: the row's last whole segment of bytes, which overlaps it")
+    out(5, f"cur = cur[n3 - {seg!r}:n3]")
+    out(5, f"above = above[n3 - {seg!r}:n3]")
+    out(5, "diff = np.uint8(0)")
+    out(5, f"for k in range({seg!r}):")
+    out(6, "diff = np.uint8(diff | (cur[k] ^ above[k]))")
+    out(5, "tail = diff")
     out(3, "else:")
-    out(4, "k = a")
-    out(4, "while k + 4 <= a + nw and d == 0:")
-    out(5, "d = (w[k] ^ w[k - nw]) | (w[k + 1] ^ w[k + 1 - nw]) | (w[k + 2] ^ w[k + 2 - nw]) | (w[k + 3] ^ w[k + 3 - nw])")
+    out(4, "row = w[y * nw:(y + 1) * nw]")
+    out(4, "up = w[(y - 1) * nw:y * nw]")
+    out(4, "d = np.uint64(0)")
+    out(4, "k = 0")
+    out(4, "while k + 4 <= nw and d == 0:")
+    out(5, "d = (row[k] ^ up[k]) | (row[k + 1] ^ up[k + 1]) | (row[k + 2] ^ up[k + 2]) | (row[k + 3] ^ up[k + 3])")
     out(5, "k += 4")
-    out(4, "while k < a + nw and d == 0:")
-    out(5, "d = w[k] ^ w[k - nw]")
+    out(4, "while k < nw and d == 0:")
+    out(5, "d = row[k] ^ up[k]")
     out(5, "k += 1")
     out(4, "changed = 0 if d == 0 else -1")
-    out(3, "if changed == 0:")
+    out(4, "tail = changed")
+    out(3, "if changed == 0 and tail == 0:")
     out(4, "same[y] = 1")
     out(4, "continue")
 
