@@ -116,34 +116,3 @@ def test_the_scratch_words_share_the_buffers_memory() -> None:
     sc[0:8] = np.array([3], np.int64).view(np.uint8)
     assert words(sc) == (4, 4, 3)
     assert sc.view(np.int64)[1] == 7 and sc.view(np.float64)[2] == 0.5
-
-
-borrowed: Any = linkage._borrowed
-
-
-@njit
-def _borrow_and_write(a: np.ndarray, value: float) -> tuple[int, float]:
-    b = borrowed(a)
-    b[:] = value
-    return b.shape[0], b.sum()
-
-
-@pytest.mark.parametrize("step", [1, 3])
-def test_a_borrowed_array_is_the_same_memory_with_the_same_shape_and_strides(step: int) -> None:
-    """What an entry point does to its arguments: a strided state row stays strided, writes land in it."""
-    base = np.arange(12.0)
-    view = base[::step]
-    n, total = _borrow_and_write(view, 2.0)
-    assert n == view.shape[0] and total == 2.0 * n
-    expected = np.arange(12.0)
-    expected[::step] = 2.0
-    assert base.tolist() == expected.tolist()
-
-
-def test_a_borrowed_array_refuses_what_is_not_an_array() -> None:
-    @njit
-    def borrow_a_number(x: float) -> float:
-        return borrowed(x)  # type: ignore[no-any-return]
-
-    with pytest.raises(Exception, match="_borrowed"):
-        borrow_a_number(1.0)

@@ -70,7 +70,7 @@ SEGMENT = 64  # pixels a changed row is compared and classified by (rows up to t
 VECTOR = 32  # pixels the classifier's vectorised loop takes at a time
 RUN_TABLES = 3  # int scratch tables of H * W entries when objects are asked for: runs, spans, parents
 # The program's compiled functions: called by address (or by name from njit code), never from Python.
-NJIT_SIGNED = '@njit("{sig}", cache=True, error_model="numpy", no_cpython_wrapper=True)'
+NJIT_SIGNED = '@njit("{sig}", cache=True, error_model="numpy", no_cpython_wrapper=True, _nrt=False)'
 
 
 @dataclass(frozen=True)
@@ -366,11 +366,6 @@ def _emit_links(out: Out, passes: list[tuple[int, str]]) -> None:
     out(0, NJIT)
     out(0, "def _as_words(sc):")
     out(1, "return sc.view(np.int64), sc.view(np.float64)")
-    out(0)
-    out(0)
-    out(0, NJIT)
-    out(0, "def _borrowed(a):")
-    out(1, "return a")
     out(0)
     out(0)
 

@@ -15,7 +15,7 @@ from __future__ import annotations
 from carc import ir
 from carc.ir.verifier import IDENTIFIER, finite
 
-NJIT = '@njit(cache=True, error_model="numpy")'
+NJIT = '@njit(cache=True, error_model="numpy", _nrt=False)'
 MAX_COMMENT_NAME = 64
 
 

@@ -103,26 +103,6 @@ def _as_words(typingctx: Any, sc: Any) -> Any:
     return sig, codegen
 
 
-@intrinsic
-def _borrowed(typingctx: Any, a: Any) -> Any:
-    """``_borrowed(a)``: the array ``a`` without reference counting (the same data, shape and strides,
-    a null meminfo). numba counts references to an array with atomic instructions at every call and
-    slice that passes it on, a few hundred nanoseconds a step; an entry point borrows its arguments
-    once, so everything derived from them is counted no more. Only for arrays that do not outlive the
-    call that borrows them (the caller holds them; nothing derived is stored or returned)."""
-    if not isinstance(a, types.Array):
-        return None
-
-    def codegen(context: Any, builder: Any, signature: Any, args: Any) -> Any:
-        src = context.make_array(a)(context, builder, args[0])
-        view = context.make_array(a)(context, builder)
-        context.populate_array(view, data=src.data, shape=src.shape, strides=src.strides, itemsize=src.itemsize,
-                               meminfo=None, parent=src.parent)
-        return view._getvalue()
-
-    return a(a), codegen
-
-
 def native_address(dispatcher: Any, signature: str) -> int:
     """The address of the native code of ``dispatcher``, compiled for exactly ``signature`` (and nothing else)."""
     from numba.core.sigutils import normalize_signature

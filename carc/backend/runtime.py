@@ -40,7 +40,7 @@ _BIT = (0, 1, 48, 2, 57, 49, 28, 3, 61, 58, 50, 42, 38, 29, 17, 4, 62, 55, 59, 3
         9, 13, 8, 7, 6)
 
 
-@njit(cache=True, error_model="numpy")
+@njit(cache=True, error_model="numpy", _nrt=False)
 def _block_end(m64, same, y, H, nw):
     # The last row of the block that starts at row y: the rows after it that repeat it in the
     # frame (same[y] == 1) or in the colour mask (their classified mask rows equal row y's).
@@ -58,7 +58,7 @@ def _block_end(m64, same, y, H, nw):
     return y1
 
 
-@njit(cache=True, error_model="numpy")
+@njit(cache=True, error_model="numpy", _nrt=False)
 def _rect_sums(a, b, y0, y1):
     # Area, sum of x and sum of y over the rectangle of columns a..b, rows y0..y1: integers, exact.
     ln = b - a + 1
@@ -66,7 +66,7 @@ def _rect_sums(a, b, y0, y1):
     return ln * k, ((a + b) * ln) // 2 * k, ln * (((y0 + y1) * k) // 2)
 
 
-@njit(cache=True, error_model="numpy")
+@njit(cache=True, error_model="numpy", _nrt=False)
 def _add_run(fw, m, pix_at, a, b, y0, y1):
     # The rectangle of columns a..b, rows y0..y1 into the statistics (area, sum x, sum y, x0, y0,
     # x1, y1 at fw[pix_at[c]]) of each colour c in the bits m; integer sums, exact in float64.
@@ -87,7 +87,7 @@ def _add_run(fw, m, pix_at, a, b, y0, y1):
         c += 1
 
 
-@njit(cache=True, error_model="numpy")
+@njit(cache=True, error_model="numpy", _nrt=False)
 def _pixels_open(fw, pix, pix_at):
     for c in range(len(pix_at)):
         if (pix >> c) & 1:
@@ -99,7 +99,7 @@ def _pixels_open(fw, pix, pix_at):
             fw[o + 5] = -1.0
 
 
-@njit(cache=True, error_model="numpy")
+@njit(cache=True, error_model="numpy", _nrt=False)
 def _pixels_close(fw, pix, pix_at):
     # An empty region: 0, 0, 0, 0, 0, -1, -1.
     for c in range(len(pix_at)):
@@ -112,7 +112,7 @@ def _pixels_close(fw, pix, pix_at):
                 fw[o + 6] = -1.0
 
 
-@njit(cache=True, error_model="numpy")
+@njit(cache=True, error_model="numpy", _nrt=False)
 def _scan(mk, same, H, W, Wr, pix, pix_at, obj, obj_at, count_at, iw, ib, fw):
     # One perception pass over the colour mask mk (uint8 or uint16, H rows of Wr cells, only rows
     # with same[y] != 1 classified): a block of rows that repeat the row above (in the frame, or in
@@ -169,7 +169,7 @@ def _scan(mk, same, H, W, Wr, pix, pix_at, obj, obj_at, count_at, iw, ib, fw):
                 iw[count_at[c]] = _objects(vr, 1 << c, runs, parent, fw, obj_at[c], same)
 
 
-@njit(cache=True, error_model="numpy")
+@njit(cache=True, error_model="numpy", _nrt=False)
 def _spans(vr, bit, runs, blocks):
     # The maximal spans of the colour `bit` (adjacent recorded runs of a block merged) into runs,
     # packed as (first row, last row, first column, last column), in raster order; a block whose
@@ -204,7 +204,7 @@ def _spans(vr, bit, runs, blocks):
     return nr
 
 
-@njit(cache=True, error_model="numpy")
+@njit(cache=True, error_model="numpy", _nrt=False)
 def _close_group(runs, g0, c0, nr, bottom):
     # The current block's spans runs[c0:nr] end: when the kept group runs[g0:c0] ends on the row
     # above and has the same columns, it grows down to `bottom` and the block's spans are dropped.
@@ -221,7 +221,7 @@ def _close_group(runs, g0, c0, nr, bottom):
     return c0, g0, c0
 
 
-@njit(cache=True, error_model="numpy")
+@njit(cache=True, error_model="numpy", _nrt=False)
 def _root(parent, p):
     while parent[p] != p:
         parent[p] = parent[parent[p]]
@@ -229,7 +229,7 @@ def _root(parent, p):
     return p
 
 
-@njit(cache=True, error_model="numpy")
+@njit(cache=True, error_model="numpy", _nrt=False)
 def _join(runs, parent, nr):
     # Union each span with the spans just above it that touch it, diagonals included (those whose
     # last row is the row above its first: spans come in groups of rows in raster order, so their
@@ -259,7 +259,7 @@ def _join(runs, parent, nr):
         parent[r] = p
 
 
-@njit(cache=True, error_model="numpy")
+@njit(cache=True, error_model="numpy", _nrt=False)
 def _add_object(fw, o, a0, a1, a2, a3, a5, a6):
     fw[o] += a0
     fw[o + 1] += a1
@@ -269,7 +269,7 @@ def _add_object(fw, o, a0, a1, a2, a3, a5, a6):
     fw[o + 6] = max(fw[o + 6], a6)
 
 
-@njit(cache=True, error_model="numpy")
+@njit(cache=True, error_model="numpy", _nrt=False)
 def _number(runs, parent, nr, fw, ob):
     # Number the components in raster order of their root span and add up each kept one's
     # statistics (a span stands for the rectangle over its rows; consecutive spans of one object
@@ -329,7 +329,7 @@ def _number(runs, parent, nr, fw, ob):
     return n
 
 
-@njit("int64(int64[::1], int64, int64[::1], int64[::1], float64[::1], int64, int64[::1])", cache=True, error_model="numpy")
+@njit("int64(int64[::1], int64, int64[::1], int64[::1], float64[::1], int64, int64[::1])", cache=True, error_model="numpy", _nrt=False)
 def _objects(vr, bit, runs, parent, fw, ob, blocks):
     # The 8-connected components of one colour, from the recorded runs (raster order of blocks,
     # blocks[n] packing block n's first and last row): maximal spans of the colour (grown down over

@@ -55,7 +55,7 @@ def library_module_source() -> str:
     links of carc.backend.linkage, the runtime's text, then the library's."""
     lines = ['"""The carc kernel library (generated from carc/backend/library.py). Do not edit."""', "",
              "import math", "", "import numpy as np", "from numba import njit", "",
-             "from carc.backend.linkage import _as_words, _borrowed, _classify_link, _program_link", "", *library_constants(), ""]
+             "from carc.backend.linkage import _as_words, _classify_link, _program_link", "", *library_constants(), ""]
     return "\n".join(lines) + "\n" + runtime_source() + "\n\n" + library_source()
 
 
