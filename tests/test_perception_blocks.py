@@ -20,7 +20,7 @@ from numba import njit
 from test_kernel import PROFILE, assert_equivalent, kernel_of, palette_of, program_of
 
 from carc.backend import header
-from carc.backend.codegen import ROW_REPEAT_SHADES, SEGMENT
+from carc.backend.codegen import MAX_SEGMENTS, ROW_REPEAT_SHADES, SEGMENT
 from carc.core.limits import MAX_SIDE
 from carc.interpreter import MAX_OBJECTS, color_mask, objects_of
 
@@ -85,7 +85,8 @@ def test_unlock_takes_the_row_comparing_classifier() -> None:
 
 
 @settings(PROFILE)
-@given(st.integers(0, 12), st.sampled_from([0, 1, 5, 8, 16, 88, 2 * SEGMENT, 2 * SEGMENT + 3, 2 * SEGMENT + 8, 3 * SEGMENT, 5 * SEGMENT + 40, 5 * SEGMENT + 43]),
+@given(st.integers(0, 12), st.sampled_from([0, 1, 5, 8, 16, 88, 2 * SEGMENT, 2 * SEGMENT + 3, 2 * SEGMENT + 8, 3 * SEGMENT, 5 * SEGMENT + 40, 5 * SEGMENT + 43,
+                                                 MAX_SEGMENTS * SEGMENT + 5, (MAX_SEGMENTS + 1) * SEGMENT, (MAX_SEGMENTS + 1) * SEGMENT + 1]),
        st.integers(0, 2**32 - 1))
 def test_a_costly_classifier_marks_the_rows_equal_to_the_row_above(h: int, w: int, seed: int) -> None:
     rng = np.random.default_rng(seed)
@@ -100,7 +101,8 @@ def test_a_costly_classifier_marks_the_rows_equal_to_the_row_above(h: int, w: in
     wr = (w + lanes - 1) // lanes * lanes
     same = np.full(h, 7, np.int64)
     step_classifier("example:unlock")(frame.reshape(-1), np.zeros(h * wr, np.uint8), same, h, w, wr)
-    compared = w > 2 * SEGMENT or ((3 * w) % 8 == 0 and w > 0)  # wide rows by bytes, narrow ones by 64-bit words
+    wide = 2 * SEGMENT < w < (MAX_SEGMENTS + 1) * SEGMENT
+    compared = wide or ((3 * w) % 8 == 0 and w > 0)  # wide rows by bytes, others by 64-bit words
     expected = [0] + [int(compared and np.array_equal(frame[y], frame[y - 1])) for y in range(1, h)]
     assert same.tolist() == expected[:h]
 
@@ -117,7 +119,7 @@ def test_a_costly_classifier_writes_the_interpreters_colour_bits_into_every_row_
     dtype = np.uint8 if int(head[header.HEAD_MASK_BYTES]) == 1 else np.uint16
 
     @settings(PROFILE, max_examples=40)
-    @given(wide_block_episodes(name, [*WIDE, MAX_SIDE - 5, MAX_SIDE]))
+    @given(wide_block_episodes(name, [*WIDE, MAX_SEGMENTS * SEGMENT, MAX_SEGMENTS * SEGMENT + 5, MAX_SIDE - 5, MAX_SIDE]))
     def check(episode: tuple[list[np.ndarray], float | None]) -> None:
         frames, _ = episode
         h, w = frames[0].shape[:2]

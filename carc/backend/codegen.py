@@ -66,7 +66,8 @@ INLINE_LINES = 600  # a longer _program calls the shared measures instead (numba
 # again with segments (scripts/measure_kernel_floor.py): doorkey's 8 shades 2.12 / 21.5 us comparing,
 # 1.89 / 19.0 us not.
 ROW_REPEAT_SHADES = 12
-SEGMENT = 64  # pixels a changed row is compared and classified by (rows up to twice as wide: whole)
+SEGMENT = 32  # pixels a changed row is compared and classified by (rows up to twice as wide: whole)
+MAX_SEGMENTS = 64  # whole segments a row's bit set holds (an int64): a row with more is compared whole
 VECTOR = 32  # pixels the classifier's vectorised loop takes at a time
 RUN_TABLES = 3  # int scratch tables of H * W entries when objects are asked for: runs, spans, parents
 # The program's compiled functions: called by address (or by name from njit code), never from Python.
@@ -189,15 +190,15 @@ def _emit_all_rows(out: Out, expression: str) -> None:
 
 def _emit_segment_rows(out: Out, expression: str, lanes: int) -> None:
     """Compare each row with the row above (``_emit_row_compare``): a row equal to it is marked
-    (same[y] = 1) and not classified. A row of at most 2 * SEGMENT pixels is classified whole when it
-    differs. A wider row is cut into whole SEGMENT-pixel segments and a tail: the segments equal to
+    (same[y] = 1) and not classified. A row of at most 2 * SEGMENT pixels (or of more than
+    MAX_SEGMENTS whole segments) is classified whole when it differs. A wider row is cut into whole SEGMENT-pixel segments and a tail: the segments equal to
     the row above take their mask from the last classified row (which the rows in between repeat),
     ``lanes`` mask cells to a word, and only the others are classified, whole segments in loops of a
     fixed length (which LLVM unrolls and vectorises)."""
     out(1, "n3 = 3 * W")
     out(1, "nw = n3 // 8 if n3 % 8 == 0 else 0")
     out(1, "w = f[0:(f.shape[0] // 8) * 8].view(np.uint64)")
-    out(1, f"wide = W > {2 * SEGMENT!r}")
+    out(1, f"wide = {2 * SEGMENT!r} < W and W < {(MAX_SEGMENTS + 1) * SEGMENT!r}")
     out(1, f"nfull = W // {SEGMENT!r} if wide else 0")
     out(1, f"nseg = (W + {SEGMENT - 1!r}) // {SEGMENT!r} if wide else min(W, 1)")
     out(1, "m64 = mk[0:(mk.shape[0] // 8) * 8].view(np.uint64)")

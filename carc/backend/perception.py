@@ -5,9 +5,9 @@ A pass's classifier (generated per program by carc.backend.codegen) writes one b
 mask with a branch-free loop, which LLVM vectorises, testing every shade of the colours needed
 (``classify_expression``: ``lo <= channel <= hi`` per channel, the exact interval form of the
 interpreter's ``max |p - shade| <= tol``). When that test is costly (more than ROW_REPEAT_SHADES
-shades), the classifier first compares each row with the row above as 64-bit words: a row equal to
-it is marked and not classified, and in a row that differs, only the segments of SEGMENT pixels that
-differ are classified; the others take their bits from the last classified row. The runtime's
+shades), the classifier first compares each row with the row above: a row equal to it is marked
+and not classified, and in a row that differs, only the segments of SEGMENT pixels that differ are
+classified; the others take their bits from the last classified row. The runtime's
 ``_scan``, generic over colours, cuts each block of equal rows into runs of equal mask value
 standing for rectangles: whole-colour statistics add up per run with the block's row count as
 multiplicity, and the runs of object colours are joined into 8-connected objects. Only the
