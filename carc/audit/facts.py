@@ -215,7 +215,8 @@ def host_access_facts(program: ir.Program, raw: bytes, name: str, compile_check:
         "generated_sha256": hashlib.sha256(source.encode()).hexdigest(),
         "determinism": {
             "fastmath": False,
-            "statement": "njit options are limited to cache=True and error_model (no fastmath, parallel or nogil); "
+            "statement": "njit options are limited to cache=True, error_model, no_cpython_wrapper and _nrt=False "
+                         "(no fastmath, parallel or nogil); "
                          "the whitelist admits no clock, random source, I/O or object mode",
         },
         "compile": None,
