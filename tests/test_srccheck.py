@@ -65,6 +65,7 @@ BAD = {
     "no cache": HEADER + "@njit\ndef _f(x):\n    return x\n",
     "other decorator": HEADER + "@staticmethod\ndef _f(x):\n    return x\n",
     "nogil": HEADER + "@njit(cache=True, nogil=True)\ndef _f(x):\n    return x\n",
+    "reference counting asked back": HEADER + "@njit(cache=True, _nrt=True)\ndef _f(x):\n    return x\n",
     "njit call": HEADER + "g = njit(lambda x: x)\n",
     "string with code": HEADER + "x = 'a\"; import os; \"'\n",
     "bytes": HEADER + "x = b'abc'\n",

@@ -64,7 +64,9 @@ INLINE_LINES = 600  # a longer _program calls the shared measures instead (numba
 # costs more. Measured (DoorKey frames, tiles 8 and 32): 8 shades 2.47 / 21.7 us with it, 2.09 / 17.9 us
 # without; 24 shades 4.29 / 34.3 us with, 4.57 / 42.4 us without. So: more than 12 shades. Measured
 # again with segments (scripts/measure_kernel_floor.py): doorkey's 8 shades 2.12 / 21.5 us comparing,
-# 1.89 / 19.0 us not.
+# 1.89 / 19.0 us not. With the compare of wide rows vectorised, comparing wide rows pays even for
+# doorkey's 8 shades (tile 32: 13.6-15.3 us against 20.1-20.4), but a cheap classifier with both row
+# shapes compiles in 2.4-2.7 s against 1.5-1.7 s (two more copies of its pixel loop): not taken.
 ROW_REPEAT_SHADES = 12
 SEGMENT = 32  # pixels a changed row is compared and classified by (rows up to twice as wide: whole)
 MAX_SEGMENTS = 64  # whole segments a row's bit set holds (an int64): a row with more is compared whole
@@ -191,10 +193,10 @@ def _emit_all_rows(out: Out, expression: str) -> None:
 def _emit_segment_rows(out: Out, expression: str, lanes: int) -> None:
     """Compare each row with the row above (``_emit_row_compare``): a row equal to it is marked
     (same[y] = 1) and not classified. A row of at most 2 * SEGMENT pixels (or of more than
-    MAX_SEGMENTS whole segments) is classified whole when it differs. A wider row is cut into whole SEGMENT-pixel segments and a tail: the segments equal to
-    the row above take their mask from the last classified row (which the rows in between repeat),
-    ``lanes`` mask cells to a word, and only the others are classified, whole segments in loops of a
-    fixed length (which LLVM unrolls and vectorises)."""
+    MAX_SEGMENTS whole segments) is classified whole when it differs. A wider row is cut into whole
+    SEGMENT-pixel segments and a tail: the segments equal to the row above take their mask from the
+    last classified row (which the rows in between repeat), ``lanes`` mask cells to a word, and only
+    the others are classified, whole segments in loops of a fixed length (which LLVM vectorises)."""
     out(1, "n3 = 3 * W")
     out(1, "nw = n3 // 8 if n3 % 8 == 0 else 0")
     out(1, "w = f[0:(f.shape[0] // 8) * 8].view(np.uint64)")
@@ -204,7 +206,7 @@ def _emit_segment_rows(out: Out, expression: str, lanes: int) -> None:
     out(1, "m64 = mk[0:(mk.shape[0] // 8) * 8].view(np.uint64)")
     out(1, "last = 0")
     out(1, "for y in range(H):")
-    out(2, "changed = -1  # bit nfull - 1 - s: whole segment s differs from the row above; -1: a narrow row")
+    out(2, "changed = -1  # bit nfull - 1 - s: whole segment s differs from the row above (-1: all of them)")
     out(2, "tail = -1  # the tail (or a narrow row) differs")
     out(2, "if y > 0 and (wide or nw > 0):")
     _emit_row_compare(out)
