@@ -15,7 +15,7 @@ from typing import Any
 from carc import ir
 from carc.audit.worker import COMPILE_BUDGET_S, compile_in_subprocess
 from carc.backend.codegen import generate
-from carc.backend.srccheck import GeneratedSourceError, check_generated_source
+from carc.backend.srccheck import NJIT_OPTIONS, GeneratedSourceError, check_generated_source
 from carc.core.limits import LIMITS, Limit
 from carc.ir.intervals import magnitudes, node_intervals, reward_interval
 from carc.ir.ops import OBJECT_QUERIES, SPECS, Op
@@ -215,9 +215,8 @@ def host_access_facts(program: ir.Program, raw: bytes, name: str, compile_check:
         "generated_sha256": hashlib.sha256(source.encode()).hexdigest(),
         "determinism": {
             "fastmath": False,
-            "statement": "njit options are limited to cache=True, error_model, no_cpython_wrapper and _nrt=False "
-                         "(no fastmath, parallel or nogil); "
-                         "the whitelist admits no clock, random source, I/O or object mode",
+            "statement": f"njit options are limited to {', '.join(f'{k}={v!r}' for k, v in NJIT_OPTIONS.items())} "
+                         "(no fastmath, parallel or nogil); the whitelist admits no clock, random source, I/O or object mode",
         },
         "compile": None,
     }

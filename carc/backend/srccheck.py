@@ -94,7 +94,9 @@ FORBIDDEN_NAMES = frozenset({
 
 IMPORTS = {("math", None), ("numpy", "np")}
 IMPORT_FROM = {("numba", "njit", None)}
-NJIT_KEYWORDS = {"_nrt": (False,), "cache": (True,), "error_model": ("numpy",), "no_cpython_wrapper": (True,), "dtype": None, "order": ("C",)}
+# The njit options a decorator may give, each with its one allowed value; a call may also say dtype= and order=.
+NJIT_OPTIONS = {"_nrt": False, "cache": True, "error_model": "numpy", "no_cpython_wrapper": True}
+NJIT_KEYWORDS = {**{key: (value,) for key, value in NJIT_OPTIONS.items()}, "dtype": None, "order": ("C",)}
 
 STRING = re.compile(r"[A-Za-z0-9 _,.:;()\[\]<>=+\-*/'!?#|%]*\Z")
 DOCSTRING = re.compile(r"[A-Za-z0-9 _,.:;()\[\]<>=+\-*/'!?#|%`\n@{}]*\Z")
@@ -305,7 +307,7 @@ def _check_decorator(node: ast.expr) -> None:
     if kws.get("cache") is None or not (isinstance(kws["cache"], ast.Constant) and kws["cache"].value is True):
         raise _fail(node, "njit must have cache=True")
     for key, value in kws.items():
-        if key not in ("cache", "error_model", "no_cpython_wrapper", "_nrt"):
+        if key not in NJIT_OPTIONS:
             raise _fail(node, f"njit option {key!r} is not allowed (no fastmath, nogil, parallel...)")
         allowed = NJIT_KEYWORDS[key]
         if not (isinstance(value, ast.Constant) and allowed is not None and value.value in allowed and type(value.value) is type(allowed[0])):
