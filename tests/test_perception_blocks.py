@@ -199,3 +199,18 @@ def test_more_objects_than_kept_in_repeated_blocks() -> None:
     frame = _paint(dots * ((MAX_OBJECTS // 10) + 2), BLUE, 2)
     assert (frame[:, :, 2] == 255).sum() // 2 > MAX_OBJECTS
     assert_equivalent("objects", [frame, frame[1:].copy()], 5.0)
+
+
+@pytest.mark.parametrize("name", ["objects", "example:keycorridor"])
+@pytest.mark.parametrize(("h", "w"), [(1, 1), (2, 1), (7, 9), (24, 33), (5, 2 * SEGMENT + 3), (6, 40)])
+def test_span_tables_hold_a_checkerboard_of_every_object_colour(name: str, h: int, w: int) -> None:
+    # A colour's span table holds H * ((W + 1) // 2) spans: a checkerboard comes close (every row
+    # a block of its own, half its pixels single-pixel spans, their columns shifting from row to row
+    # so that no block's spans grow down), in one object colour at a time and in all of them.
+    program = program_of(name)
+    shades = [np.array(program.colors[c].shades[0], np.uint8) for c in program.object_colors]
+    board = (np.add.outer(np.arange(h), np.arange(w)) % 2 == 0)[:, :, None]
+    frames = [np.where(board, shade, np.zeros(3, np.uint8)).astype(np.uint8) for shade in shades]
+    cycled = np.array([shades[y % len(shades)] for y in range(h)], np.uint8)[:, None, :]
+    frames.append(np.where(board, cycled, np.zeros(3, np.uint8)).astype(np.uint8))
+    assert_equivalent(name, [frames[-1], *frames, frames[0]], 5.0)

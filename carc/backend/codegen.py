@@ -28,8 +28,9 @@ the library's text and two link functions that call the program's functions by n
 only numpy and numba. ``generate(program, standalone=False)`` is the form the kernel cache compiles.
 
 Every index is in range by construction: loops run over ``range`` of array lengths; the mask has
-``H * Wr`` cells (Wr: W rounded up to whole words); a recorded run is written below ``H * W`` (each
-run holds a pixel); object tables hold MAX_OBJECTS entries and counts are capped.
+``H * Wr`` cells (Wr: W rounded up to whole words); a colour's span table holds ``H * ((W + 1) // 2)``
+spans (a row has at most that many runs of one colour, a frame at most H blocks of rows); object
+tables hold MAX_OBJECTS entries and counts are capped.
 
 >>> from carc.lang.checker import check_text
 >>> src = generate(check_text('program p "d" observe rgb color red = rgb(255, 0, 0) tol 10 '
@@ -49,7 +50,17 @@ from carc import ir
 from carc.backend import header
 from carc.backend.emit import NJIT, Out, comment_name, components
 from carc.backend.header import CLASSIFY_SIGNATURE, LINK_CLASSIFY_RESET, LINK_CLASSIFY_STEP, LINK_PROGRAM, PROGRAM_SIGNATURE
-from carc.backend.perception import HEADER, MAX_COLORS, MAX_OBJECTS, REGION, Plan, classify_expression, colors_of, mask_dtype
+from carc.backend.perception import (
+    HEADER,
+    MAX_COLORS,
+    MAX_OBJECTS,
+    REGION,
+    Plan,
+    classify_expression,
+    colors_of,
+    mask_dtype,
+    run_tables,
+)
 from carc.backend.scalar import EMPTY_REGION, Measures, emit_nodes, helpers
 from carc.backend.template import ENTRY_POINTS, library_constants, library_source, runtime_source
 from carc.ir.intervals import magnitudes
@@ -71,7 +82,6 @@ ROW_REPEAT_SHADES = 12
 SEGMENT = 32  # pixels a changed row is compared and classified by (rows up to twice as wide: whole)
 MAX_SEGMENTS = 64  # whole segments a row's bit set holds (an int64): a row with more is compared whole
 VECTOR = 32  # pixels the classifier's vectorised loop takes at a time
-RUN_TABLES = 3  # int scratch tables of H * W entries when objects are asked for: runs, spans, parents
 # The program's compiled functions: called by address (or by name from njit code), never from Python.
 NJIT_SIGNED = '@njit("{sig}", cache=True, error_model="numpy", no_cpython_wrapper=True, _nrt=False)'
 
@@ -144,7 +154,7 @@ def _emit_header(out: Out, program: ir.Program, plan: Plan) -> None:
     out(0, f"NSUB = {len(program.subtasks)!r}")
     out(0, f"DEFAULT_TILE = {float(program.tile)!r}")
     out(0, f"INT_BASE = {plan.int_base!r}")
-    out(0, f"RUN_TABLES = {RUN_TABLES if program.object_colors else 0!r}")
+    out(0, f"RUN_TABLES = {run_tables(program)!r}")
     out(0, f"FLOAT_SLOTS = {plan.float_size!r}")
     out(0, f"MASK_BYTES = {2 if dtype == 'uint16' else 1!r}")
     out(0, f"LANES = {per_word!r}")
@@ -385,6 +395,7 @@ def _pass_table(program: ir.Program, plan: Plan, link: int, colors: tuple[list[i
     table += [plan.pix_base + REGION * plan.pixel_slot[c] if c in pix else -1 for c in range(MAX_COLORS)]
     table += [plan.obj_base + REGION * MAX_OBJECTS * plan.object_slot[c] if c in obj else -1 for c in range(MAX_COLORS)]
     table += [HEADER + plan.object_slot[c] if c in obj else -1 for c in range(MAX_COLORS)]
+    table += [plan.object_slot[c] if c in obj else -1 for c in range(MAX_COLORS)]
     return table
 
 
@@ -408,7 +419,7 @@ def _emit_head(out: Out, program: ir.Program, plan: Plan, parts: _Parts) -> None
     words = {
         header.HEAD_WORDS: header.HEAD_TABLES + len(tables), header.HEAD_NSTATE: StateLayout.of(program).size,
         header.HEAD_FLOAT_SLOTS: plan.float_size, header.HEAD_INT_BASE: plan.int_base,
-        header.HEAD_RUN_TABLES: RUN_TABLES if program.object_colors else 0, header.HEAD_MASK_BYTES: 2 if dtype == "uint16" else 1,
+        header.HEAD_RUN_TABLES: run_tables(program), header.HEAD_MASK_BYTES: 2 if dtype == "uint16" else 1,
         header.HEAD_LANES: per_word, header.HEAD_STEP_PASS: step_at, header.HEAD_RESET_PASS: reset_at,
         header.HEAD_PROGRAM: LINK_PROGRAM, header.HEAD_NSUB: len(program.subtasks), header.HEAD_NSTAGE: len(program.stages),
         header.HEAD_SHAPING: int(program.shaping is not None), header.HEAD_LOW: _bits(program.bounds[0], "a bound"),

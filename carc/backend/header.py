@@ -26,7 +26,8 @@ HEAD_HIGH = 14
 HEAD_GAMMA = 15
 HEAD_TABLES = 16  # stage starts (NSTAGE + 1), sub-tasks in stage order (NSUB), bonuses' bits (NSUB), pass tables
 # A perception pass table: the classifier's link, the pixel and object colour bits, then (MAX_COLORS
-# each) where each colour's pixel statistics, objects and object count go (-1: not this pass's).
+# each) where each colour's pixel statistics, objects and object count go, and which run table holds
+# its spans (-1: not this pass's).
 PASS_CLASSIFY = 0
 PASS_PIX = 1
 PASS_OBJ = 2

@@ -16,8 +16,8 @@ the generated code of earlier carc versions did, in the same order, so rewards a
 The scratch buffer (uint8): the header (``HEAD_WORDS`` int64 words, written once by the program's
 module), then ``ow`` (float64: one predicate value per sub-task, the potential, then an empty region
 that object queries which find nothing read), ``fw`` (float64:
-perception results), ``iw`` (int64: perception header, recorded runs, the runtime's run tables,
-the repeated-rows table) and ``mk`` (the colour mask).
+perception results), ``iw`` (int64: perception header, the run tables: each object colour's spans
+and the components' parent links, then the repeated-rows table) and ``mk`` (the colour mask).
 
 The text from the LIBRARY line on is what kernels hold: the cached library module is carc's constants,
 the runtime and this text, with ``_classify_link`` / ``_program_link`` from carc.backend.linkage; a
@@ -60,7 +60,7 @@ from carc.backend.header import (
     PASS_PIX_AT,
 )
 from carc.backend.perception import MAX_COLORS, REGION
-from carc.backend.runtime import _scan
+from carc.backend.runtime import _components, _scan
 from carc.core.limits import LIMITS, MAX_SIDE
 from carc.ir.layout import DONE, PREVIOUS_POTENTIAL, PROGRESS, TILE
 
@@ -93,39 +93,45 @@ def _tile_ok(state):
 
 @njit(cache=True, error_model="numpy", _nrt=False)
 def _layout(hd, H, W):
-    # The padded row length of the mask, where ow, fw and iw start (in words) and where the mask
-    # starts and the buffer ends (in bytes).
+    # The padded row length of the mask, the words of a run table (carc.backend.perception), where
+    # ow, fw and iw start (in words) and where the mask starts and the buffer ends (in bytes).
     L = hd[HEAD_LANES]
     Wr = ((W + L - 1) // L) * L
+    cap = H * ((W + 1) // 2)
     o0 = hd[HEAD_WORDS]
     f0 = o0 + hd[HEAD_NSUB] + 1 + REGION
     i0 = f0 + hd[HEAD_FLOAT_SLOTS]
-    m0 = i0 + hd[HEAD_INT_BASE] + hd[HEAD_RUN_TABLES] * H * W + H
-    return Wr, o0, f0, i0, 8 * m0, 8 * m0 + hd[HEAD_MASK_BYTES] * H * Wr
+    m0 = i0 + hd[HEAD_INT_BASE] + hd[HEAD_RUN_TABLES] * cap + H
+    return Wr, cap, o0, f0, i0, 8 * m0, 8 * m0 + hd[HEAD_MASK_BYTES] * H * Wr
 
 
 @njit(cache=True, error_model="numpy", _nrt=False)
-def _perceive(hd, at, frame, mk, iw, fw, H, W, Wr):
+def _perceive(hd, at, frame, mk, iw, fw, H, W, Wr, cap):
     # The perception pass whose table starts at hd[at]: zero the mask's padding when the frame
     # shape changes, have the program's classifier write the colour bits of every row into the mask
-    # but the rows it marks as repeating the row above (same, after the run tables), and scan it
-    # (runtime).
+    # but the rows it marks as repeating the row above (same, after the run tables), scan it and
+    # join each object colour's spans into objects (runtime).
     if iw[0] != H or iw[1] != W:
         for i in range(mk.shape[0]):
             mk[i] = 0
         iw[0] = H
         iw[1] = W
     ib = hd[HEAD_INT_BASE]
-    same = iw[ib + hd[HEAD_RUN_TABLES] * H * W:ib + hd[HEAD_RUN_TABLES] * H * W + H]
+    tables = ib + hd[HEAD_RUN_TABLES] * cap
+    same = iw[tables:tables + H]
     _classify_link(hd[at + PASS_CLASSIFY], frame.reshape(H * W * 3), mk, same, H, W, Wr)
     a = at + PASS_PIX_AT
     pix_at = hd[a:a + MAX_COLORS]
-    obj_at = hd[a + MAX_COLORS:a + 2 * MAX_COLORS]
-    count_at = hd[a + 2 * MAX_COLORS:a + 3 * MAX_COLORS]
+    span_at = hd[a + 3 * MAX_COLORS:a + 4 * MAX_COLORS]
+    obj = hd[at + PASS_OBJ]
     if hd[HEAD_MASK_BYTES] == 1:
-        _scan(mk, same, H, W, Wr, hd[at + PASS_PIX], pix_at, hd[at + PASS_OBJ], obj_at, count_at, iw, ib, fw)
+        _scan(mk, same, H, Wr, hd[at + PASS_PIX], pix_at, obj, span_at, iw, ib, cap, fw)
     else:
-        _scan(mk.view(np.uint16), same, H, W, Wr, hd[at + PASS_PIX], pix_at, hd[at + PASS_OBJ], obj_at, count_at, iw, ib, fw)
+        _scan(mk.view(np.uint16), same, H, Wr, hd[at + PASS_PIX], pix_at, obj, span_at, iw, ib, cap, fw)
+    if obj != 0:
+        obj_at = hd[a + MAX_COLORS:a + 2 * MAX_COLORS]
+        count_at = hd[a + 2 * MAX_COLORS:a + 3 * MAX_COLORS]
+        _components(iw, obj, obj_at, count_at, span_at, ib, cap, iw[tables - cap:tables], fw)
 
 
 @njit(cache=True, error_model="numpy", _nrt=False)
@@ -143,14 +149,14 @@ def _step_frame(frame, state, sc):
         return 0.0, -3
     if not _tile_ok(state):
         return 0.0, -6
-    Wr, o0, f0, i0, m0, end = _layout(hd, H, W)
+    Wr, cap, o0, f0, i0, m0, end = _layout(hd, H, W)
     if sc.shape[0] < end:
         return 0.0, -4
     ow = sf[o0:f0]
     fw = sf[f0:i0]
     iw = si[i0:m0 // 8]
     if hd[HEAD_STEP_PASS] != 0:
-        _perceive(hd, hd[HEAD_STEP_PASS], frame, sc[m0:end], iw, fw, H, W, Wr)
+        _perceive(hd, hd[HEAD_STEP_PASS], frame, sc[m0:end], iw, fw, H, W, Wr, cap)
     _program_link(hd[HEAD_PROGRAM], 0, fw, iw, state, H, W, ow)
     nsub = hd[HEAD_NSUB]
     nst = hd[HEAD_NSTAGE]
@@ -203,7 +209,7 @@ def _reset_frame(frame, state, sc):
         return -3
     if not _tile_ok(state):
         return -6
-    Wr, o0, f0, i0, m0, end = _layout(hd, H, W)
+    Wr, cap, o0, f0, i0, m0, end = _layout(hd, H, W)
     if sc.shape[0] < end:
         return -4
     ow = sf[o0:f0]
@@ -214,7 +220,7 @@ def _reset_frame(frame, state, sc):
     for t in range(nsub):
         state[DONE + t] = 0.0
     if hd[HEAD_RESET_PASS] != 0:
-        _perceive(hd, hd[HEAD_RESET_PASS], frame, sc[m0:end], iw, fw, H, W, Wr)
+        _perceive(hd, hd[HEAD_RESET_PASS], frame, sc[m0:end], iw, fw, H, W, Wr, cap)
     state[PREVIOUS_POTENTIAL] = 0.0
     _program_link(hd[HEAD_PROGRAM], 1, fw, iw, state, H, W, ow)
     if hd[HEAD_SHAPING] != 0:
@@ -237,7 +243,7 @@ def _check_batch(frames, states, sc):
     for i in range(states.shape[0]):
         if not _tile_ok(states[i]):
             return -6
-    if sc.shape[0] < _layout(si[0:n], H, W)[5]:
+    if sc.shape[0] < _layout(si[0:n], H, W)[6]:
         return -4
     return 0
 

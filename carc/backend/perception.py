@@ -24,8 +24,19 @@ from carc.ir.verifier import CHANNEL_MAX
 MAX_OBJECTS = int(LIMITS["max_objects"].cap)
 MAX_COLORS = int(LIMITS["max_colors"].cap)  # the runtime's colour tables have this many entries
 REGION = ir.WIDTH["region"]  # float slots per region: area, sum x, sum y, x0, y0, x1, y1
-HEADER = 8  # int scratch: [0] H and [1] W the mask padding was zeroed for, then object counts
+# The int scratch starts with [0] H and [1] W the mask padding was zeroed for, then, from SPAN_CURSORS,
+# three words per colour for the scan (carc.backend.runtime._add_span), then from HEADER the object
+# count of each object colour (by its slot), then the run tables: one span table per object colour,
+# and the components' parent links, of H * ((W + 1) // 2) words each (a colour has at most that many
+# spans: (W + 1) // 2 in a row, and H blocks of rows).
+SPAN_CURSORS = 8
+HEADER = SPAN_CURSORS + 3 * MAX_COLORS
 KEY_BITS = (MAX_SIDE - 1).bit_length()  # coordinates pack into KEY_BITS bits each (as in the runtime)
+
+
+def run_tables(program: ir.Program) -> int:
+    """How many run tables the int scratch holds: a span table per object colour and the parent links."""
+    return len(program.object_colors) + 1 if program.object_colors else 0
 
 
 def mask_dtype(program: ir.Program) -> tuple[str, int]:

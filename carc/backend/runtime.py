@@ -1,32 +1,28 @@
 """The numba runtime of the kernel library: perception's generic step (the mask scan, over blocks of
-repeated rows) and the connected components of recorded runs. (A program's scalar measures, such as
-saturation and box extents, are written out in place by carc.backend.scalar.)
+repeated rows, which leaves each object colour's spans) and the connected components of the spans.
+(A program's scalar measures, such as saturation and box extents, are written out in place by
+carc.backend.scalar.)
 
 This file is a real module (tests import it and call its functions) and the source of the runtime
 part of the kernel library (carc.backend.library) and of every standalone kernel: carc.backend.template
 copies its text from the RUNTIME line on, verbatim, after the module constants it writes itself
-(KEY_BITS and MAX_OBJECTS among them, the same names with the same values as below). The copied text
-passes carc.backend.srccheck's whitelist like everything else generated, and needs only numpy and numba.
+(KEY_BITS, MAX_COLORS, MAX_OBJECTS and SPAN_CURSORS among them, the same names with the same values
+as imported below). The copied text passes carc.backend.srccheck's whitelist like everything else
+generated, and needs only numpy and numba.
 """
 
 import numpy as np
 from numba import njit
 
-from carc.core.limits import LIMITS, MAX_SIDE
+from carc.backend.perception import KEY_BITS, MAX_COLORS, MAX_OBJECTS, SPAN_CURSORS
 from carc.ir.nodes import BIG
 
 SATURATION = BIG
-KEY_BITS = (MAX_SIDE - 1).bit_length()
-MAX_OBJECTS = int(LIMITS["max_objects"].cap)
 
 # ---- RUNTIME: copied verbatim into every generated module from this line on ----
 
-# A recorded run packs (row, first column, last column, mask value) into one int64, with
-# KEY_BITS bits per coordinate and the mask value in the low 16 bits.
-RUN_ROW_SHIFT = 2 * KEY_BITS + 16
-RUN_FIRST_SHIFT = KEY_BITS + 16
-RUN_LAST_SHIFT = 16
-# A span (a run of one colour over a range of rows) packs (first row, last row, first column, last column).
+# A span (a run of one colour over a range of rows) packs (first row, last row, first column, last
+# column) into one int64, KEY_BITS bits each.
 SPAN_TOP_SHIFT = 3 * KEY_BITS
 SPAN_BOTTOM_SHIFT = 2 * KEY_BITS
 SPAN_FIRST_SHIFT = KEY_BITS
@@ -115,25 +111,69 @@ def _pixels_close(fw, pix, pix_at):
 
 
 @njit(cache=True, error_model="numpy", _nrt=False)
-def _scan(mk, same, H, W, Wr, pix, pix_at, obj, obj_at, count_at, iw, ib, fw):
+def _low_bit(m):
+    # The index of the lowest set bit of m != 0 (de Bruijn).
+    d = np.uint64(m)
+    return _BIT[((d & (~d + np.uint64(1))) * _DEBRUIJN) >> np.uint64(58)]
+
+
+@njit(cache=True, error_model="numpy", _nrt=False)
+def _add_span(iw, m, span_at, ib, cap, y0, y1, a, b):
+    # The run of columns a..b over rows y0..y1 into the span table of each object colour in the bits
+    # m (colour c's at iw[ib + span_at[c] * cap], its cursors at iw[SPAN_CURSORS + 3 * c]: spans so
+    # far, the start of the last group kept, the start of this block's): it widens the colour's last
+    # span when that one is this block's and ends at column a - 1 (adjacent runs of different mask
+    # values that both hold the colour), else it is a new span.
+    while m != 0:
+        c = _low_bit(m)
+        m &= m - 1
+        k = SPAN_CURSORS + 3 * c
+        t = ib + span_at[c] * cap
+        nr = iw[k]
+        if nr > iw[k + 2] and (iw[t + nr - 1] & COORD_MASK) + 1 == a:
+            iw[t + nr - 1] = (iw[t + nr - 1] >> SPAN_FIRST_SHIFT << SPAN_FIRST_SHIFT) | b
+        else:
+            iw[t + nr] = (y0 << SPAN_TOP_SHIFT) | (y1 << SPAN_BOTTOM_SHIFT) | (a << SPAN_FIRST_SHIFT) | b
+            iw[k] = nr + 1
+
+
+@njit(cache=True, error_model="numpy", _nrt=False)
+def _close_groups(iw, m, span_at, ib, cap, bottom):
+    # The block ending on row `bottom` had spans of the object colours in the bits m: close each
+    # colour's group (_close_group), which may grow the colour's spans of the block above down.
+    while m != 0:
+        c = _low_bit(m)
+        m &= m - 1
+        k = SPAN_CURSORS + 3 * c
+        t = ib + span_at[c] * cap
+        iw[k], iw[k + 1], iw[k + 2] = _close_group(iw[t:t + cap], iw[k + 1], iw[k + 2], iw[k], bottom)
+
+
+@njit(cache=True, error_model="numpy", _nrt=False)
+def _scan(mk, same, H, Wr, pix, pix_at, obj, span_at, iw, ib, cap, fw):
     # One perception pass over the colour mask mk (uint8 or uint16, H rows of Wr cells, only rows
     # with same[y] != 1 classified): a block of rows that repeat the row above (in the frame, or in
     # the mask) has that row's runs, so each block is scanned once (its first row), a run standing
     # for a rectangle. pix / obj: the colour bits whose pixel statistics / objects this pass
-    # computes. Colour c's pixel statistics go to fw[pix_at[c]]; object runs are recorded at
-    # iw[ib:] packed as (block, first column, last column, mask value), and _objects numbers each
-    # object colour's components (how many at iw[count_at[c]], their statistics from
-    # fw[obj_at[c]]). same becomes the block table: same[n] packs block n's first and last row.
+    # computes. Colour c's pixel statistics go to fw[pix_at[c]]; an object colour's runs become the
+    # maximal spans of its span table (_add_span: adjacent runs of a block merged, packed as (first
+    # row, last row, first column, last column), in raster order; a block whose spans have the same
+    # columns as those of the block just above takes no spans of its own: those grow down over its
+    # rows, _close_group). same becomes the block table: same[n] packs block n's first and last row.
     # Runs are found a 64-bit word at a time: rows with no colour are skipped whole, and inside a
     # row only the lanes where the mask value changes are visited (the lowest by de Bruijn).
     lanes = 8 // mk.itemsize
     lane_bits = np.uint64(64 // lanes)
     lane_mask = np.uint64((1 << (64 // lanes)) - 1)
     lane_shift = 3 if lanes == 8 else 4
+    low = np.uint64(0x7F7F7F7F7F7F7F7F) if lanes == 8 else np.uint64(0x7FFF7FFF7FFF7FFF)
+    top = ~low
     m64 = mk.view(np.uint64)
     nw = Wr // lanes
+    obj &= (1 << MAX_COLORS) - 1
     _pixels_open(fw, pix, pix_at)
-    nk = 0
+    for k in range(SPAN_CURSORS, SPAN_CURSORS + 3 * MAX_COLORS):
+        iw[k] = 0
     n = 0
     y = 0
     while y < H:
@@ -142,68 +182,31 @@ def _scan(mk, same, H, W, Wr, pix, pix_at, obj, obj_at, count_at, iw, ib, fw):
         wrow = m64[y * nw:(y + 1) * nw]
         prev = np.int64(0)
         start = 0
+        spans = 0
         for i in range(nw + 1):
             # a zero word after the row ends its last run (rows are zero-padded from W to Wr)
             w = wrow[i] if i < nw else np.uint64(0)
             d = w ^ ((w << lane_bits) | np.uint64(prev))
+            # the top bit of each lane whose value changes: the loop's chain is then d &= d - 1
+            d = (((d & low) + low) | d) & top
             while d != 0:
                 j = _BIT[((d & (~d + np.uint64(1))) * _DEBRUIJN) >> np.uint64(58)] >> lane_shift
+                d &= d - np.uint64(1)
                 sj = np.uint64(j) * lane_bits
-                d &= ~(lane_mask << sj)
                 x = lanes * i + j
                 # the run [start, x - 1] of mask value prev ends: a rectangle over rows y..y1
                 if prev & pix:
                     _add_run(fw, prev & pix, pix_at, start, x - 1, y, y1)
                 if prev & obj:
-                    iw[ib + nk] = (n << RUN_ROW_SHIFT) | (start << RUN_FIRST_SHIFT) | ((x - 1) << RUN_LAST_SHIFT) | prev
-                    nk += 1
+                    _add_span(iw, prev & obj, span_at, ib, cap, y, y1, start, x - 1)
+                    spans |= prev & obj
                 start = x
                 prev = np.int64((w >> sj) & lane_mask)
+        if spans != 0:
+            _close_groups(iw, spans, span_at, ib, cap, y1)
         n += 1
         y = y1 + 1
     _pixels_close(fw, pix, pix_at)
-    if obj != 0:
-        vr = iw[ib:ib + nk]
-        runs = iw[ib + H * W:ib + 2 * H * W]
-        parent = iw[ib + 2 * H * W:ib + 3 * H * W]
-        for c in range(len(obj_at)):
-            if (obj >> c) & 1:
-                iw[count_at[c]] = _objects(vr, 1 << c, runs, parent, fw, obj_at[c], same)
-
-
-@njit(cache=True, error_model="numpy", _nrt=False)
-def _spans(vr, bit, runs, blocks):
-    # The maximal spans of the colour `bit` (adjacent recorded runs of a block merged) into runs,
-    # packed as (first row, last row, first column, last column), in raster order; a block whose
-    # spans have the same columns as the spans of the block just above takes no spans of its own:
-    # those grow down over its rows (the same pixels, fewer spans to join). Returns how many.
-    nr = 0
-    g0 = 0  # the last group of spans kept (one block's, or several blocks' grown together): runs[g0:c0]
-    c0 = 0  # the current block's spans: runs[c0:nr]
-    cur = -1
-    top = 0
-    bottom = 0
-    for i in range(vr.shape[0]):
-        e = vr[i]
-        if e & bit == 0:
-            continue
-        blk = e >> RUN_ROW_SHIFT
-        if blk != cur:
-            if cur >= 0:
-                nr, g0, c0 = _close_group(runs, g0, c0, nr, bottom)
-            cur = blk
-            top = blocks[blk] >> KEY_BITS
-            bottom = blocks[blk] & COORD_MASK
-        a = (e >> RUN_FIRST_SHIFT) & COORD_MASK
-        b = (e >> RUN_LAST_SHIFT) & COORD_MASK
-        if nr > c0 and (runs[nr - 1] & COORD_MASK) + 1 == a:
-            runs[nr - 1] = (runs[nr - 1] >> SPAN_FIRST_SHIFT << SPAN_FIRST_SHIFT) | b
-        else:
-            runs[nr] = (top << SPAN_TOP_SHIFT) | (bottom << SPAN_BOTTOM_SHIFT) | (a << SPAN_FIRST_SHIFT) | b
-            nr += 1
-    if cur >= 0:
-        nr = _close_group(runs, g0, c0, nr, bottom)[0]
-    return nr
 
 
 @njit(cache=True, error_model="numpy", _nrt=False)
@@ -331,14 +334,23 @@ def _number(runs, parent, nr, fw, ob):
     return n
 
 
-@njit("int64(int64[::1], int64, int64[::1], int64[::1], float64[::1], int64, int64[::1])", cache=True, error_model="numpy", _nrt=False)
-def _objects(vr, bit, runs, parent, fw, ob, blocks):
-    # The 8-connected components of one colour, from the recorded runs (raster order of blocks,
-    # blocks[n] packing block n's first and last row): maximal spans of the colour (grown down over
-    # the blocks below that repeat their columns), joined to the touching spans just above them
-    # (union-find, the earlier span is the root), then numbered in raster order of their first
-    # pixel; the first MAX_OBJECTS get (area, sum x, sum y, x0, y0, x1, y1) at fw[ob + 7 * n].
-    # Returns how many were kept.
-    nr = _spans(vr, bit, runs, blocks)
-    _join(runs, parent, nr)
-    return _number(runs, parent, nr, fw, ob)
+@njit("int64(int64[::1], int64, int64[::1], float64[::1], int64)", cache=True, error_model="numpy", _nrt=False)
+def _objects(spans, nr, parent, fw, ob):
+    # The 8-connected components of one colour, from its nr spans (_scan): each span joined to the
+    # touching spans just above it (union-find, the earlier span is the root), then numbered in
+    # raster order of their first pixel; the first MAX_OBJECTS get (area, sum x, sum y, x0, y0, x1,
+    # y1) at fw[ob + 7 * n]. Returns how many were kept.
+    _join(spans, parent, nr)
+    return _number(spans, parent, nr, fw, ob)
+
+
+@njit(cache=True, error_model="numpy", _nrt=False)
+def _components(iw, obj, obj_at, count_at, span_at, ib, cap, parent, fw):
+    # The objects of each colour in the bits obj, from the span tables _scan left: how many at
+    # iw[count_at[c]], their statistics from fw[obj_at[c]].
+    m = obj & ((1 << MAX_COLORS) - 1)
+    while m != 0:
+        c = _low_bit(m)
+        m &= m - 1
+        t = ib + span_at[c] * cap
+        iw[count_at[c]] = _objects(iw[t:t + cap], iw[SPAN_CURSORS + 3 * c], parent, fw, obj_at[c])

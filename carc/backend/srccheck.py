@@ -54,12 +54,12 @@ NAME_PATTERNS = (
 # The fixed local vocabulary of the generated code.
 LOCAL_NAMES = frozenset("""
     frame frames state states rewards events rewards_out events_out sc mk0 mk iw fw f m64 H W Wr N
-    y x k j i r g b src dst wrow nw acc prev start w d sj v t nk ln vr runs parent bit ob o nr e a p q
+    y x k j i r g b src dst wrow nw acc prev start w d sj v t ln runs parent ob o nr e a p q
     j0 n s cnt m reward event stage complete code result h value what dtype ndim shape nstate tile bigger
     dx dy ax ay bx by lo hi area cover x0 y0 x1 y1 sx sy
-    same blocks blk c ib pix obj pix_at obj_at count_at lanes lane_bits lane_mask lane_shift nrow
+    same c ib pix obj pix_at obj_at count_at lanes lane_bits lane_mask lane_shift nrow
     mode ow hd hf si sf at link size nsub nst order bonus low high o0 e0 f0 i0 m0 end L
-    n3 wide nfull nseg last changed g0 c0 cur top bottom above tail diff row up
+    n3 wide nfull nseg last changed g0 c0 cur top bottom above tail diff row up span_at cap spans tables
 """.split())
 
 BUILTIN_NAMES = frozenset({

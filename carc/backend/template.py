@@ -14,7 +14,7 @@ from pathlib import Path
 
 from carc import ir
 from carc.backend import header
-from carc.backend.perception import KEY_BITS, MAX_COLORS, MAX_OBJECTS, REGION
+from carc.backend.perception import KEY_BITS, MAX_COLORS, MAX_OBJECTS, REGION, SPAN_CURSORS
 from carc.core.limits import LIMITS, MAX_SIDE
 from carc.ir.layout import DONE, PREVIOUS_POTENTIAL, PROGRESS, TILE
 
@@ -43,7 +43,7 @@ def library_source() -> str:
 def library_constants() -> list[str]:
     """The module constants the runtime's and the library's texts use (the same names and values as carc's)."""
     names = {"SATURATION": float(ir.BIG), "KEY_BITS": KEY_BITS, "MAX_OBJECTS": MAX_OBJECTS, "MAX_SIDE": MAX_SIDE,
-             "MAX_COLORS": MAX_COLORS, "REGION": REGION, "PROGRESS": PROGRESS, "PREVIOUS_POTENTIAL": PREVIOUS_POTENTIAL, "DONE": DONE,
+             "MAX_COLORS": MAX_COLORS, "REGION": REGION, "SPAN_CURSORS": SPAN_CURSORS, "PROGRESS": PROGRESS, "PREVIOUS_POTENTIAL": PREVIOUS_POTENTIAL, "DONE": DONE,
              "TILE": TILE, "MAX_TILE": int(LIMITS["max_tile"].cap),
              **header.HEAD_NAMES}
     return [f"{name} = {value!r}" for name, value in sorted(names.items())]
@@ -64,7 +64,7 @@ ENTRY_POINTS = '''
 def _scratch(h, w):
     o0 = 8 * _HEAD.shape[0]
     e0 = o0 + 8 * (NSUB + 1)
-    size = e0 + 8 * (REGION + FLOAT_SLOTS + INT_BASE + RUN_TABLES * h * w + h) + MASK_BYTES * h * (((w + LANES - 1) // LANES) * LANES)
+    size = e0 + 8 * (REGION + FLOAT_SLOTS + INT_BASE + RUN_TABLES * h * ((w + 1) // 2) + h) + MASK_BYTES * h * (((w + LANES - 1) // LANES) * LANES)
     sc = np.zeros(size, np.uint8)
     sc[0:o0] = _HEAD.view(np.uint8)
     sc[e0:e0 + 8 * REGION] = np.array(EMPTY, np.float64).view(np.uint8)
