@@ -159,7 +159,7 @@ def _scan(mk, same, H, Wr, pix, pix_at, obj, span_at, iw, ib, cap, fw):
     # maximal spans of its span table (_add_span: adjacent runs of a block merged, packed as (first
     # row, last row, first column, last column), in raster order; a block whose spans have the same
     # columns as those of the block just above takes no spans of its own: those grow down over its
-    # rows, _close_group). same becomes the block table: same[n] packs block n's first and last row.
+    # rows, _close_group).
     # Runs are found a 64-bit word at a time: rows with no colour are skipped whole, and inside a
     # row only the lanes where the mask value changes are visited (the lowest by de Bruijn).
     lanes = 8 // mk.itemsize
@@ -174,11 +174,9 @@ def _scan(mk, same, H, Wr, pix, pix_at, obj, span_at, iw, ib, cap, fw):
     _pixels_open(fw, pix, pix_at)
     for k in range(SPAN_CURSORS, SPAN_CURSORS + 3 * MAX_COLORS):
         iw[k] = 0
-    n = 0
     y = 0
     while y < H:
         y1 = _block_end(m64, same, y, H, nw)
-        same[n] = (y << KEY_BITS) | y1
         wrow = m64[y * nw:(y + 1) * nw]
         prev = np.int64(0)
         start = 0
@@ -204,7 +202,6 @@ def _scan(mk, same, H, Wr, pix, pix_at, obj, span_at, iw, ib, cap, fw):
                 prev = np.int64((w >> sj) & lane_mask)
         if spans != 0:
             _close_groups(iw, spans, span_at, ib, cap, y1)
-        n += 1
         y = y1 + 1
     _pixels_close(fw, pix, pix_at)
 
