@@ -21,7 +21,8 @@ from carc.api import check_file, check_text
 from carc.backend.codegen import generate
 from carc.backend.srccheck import check_generated_source
 from carc.core.diagnostics import CarcError
-from carc.interpreter import Interpreter
+from carc.interpreter import MAX_OBJECTS, Interpreter, color_mask, objects_of
+from carc.perf.bench import minigrid_frames
 
 ROOT = Path(__file__).resolve().parent.parent
 EXAMPLES = sorted(p for p in (ROOT / "examples").rglob("*.car") if "transcripts" not in p.parts)
@@ -191,3 +192,24 @@ def test_example_verifies_on_a_few_episodes(env_id: str, tmp_path: Path) -> None
     report = verify(check_file(example), str(example), config)
     assert report.expert_complete_rate == 1.0, report.failures
     assert report.random_complete_rate <= 0.4, report.failures
+
+
+def test_the_kernel_parts_script_counts_what_the_interpreter_sees(capsys: pytest.CaptureFixture[str]) -> None:
+    """Smoke run of scripts/measure_kernel_parts.py (the README's account of where the time goes), one
+    pass, tile 8: its per-frame object counts are the interpreter's on the same frames, and every part
+    took time."""
+    _script("measure_kernel_floor")  # the module it imports from beside it, as when run from scripts/
+    parts = _script("measure_kernel_parts")
+    assert parts.main(["--passes", "1", "--tiles", "8", "--programs", "keycorridor"]) == 0
+    row = capsys.readouterr().out.splitlines()[-1].split(" | ")
+    assert row[:3] == ["| keycorridor", "8", "56x56"]
+    classify, scan, step = float(row[3]), float(row[4]), float(row[7])
+    assert 0 < classify and 0 < scan and 0 < step
+    measured = parts.measure("keycorridor", 8, 1)
+    program = check_file(str(ROOT / "examples" / "minigrid" / "keycorridor.car"))
+    frames = minigrid_frames(parts.ENV_OF["keycorridor"], 8, parts.FRAMES, 0)
+    for c, name in measured["names"].items():
+        seen = np.mean([min(len(objects_of(color_mask(f, program.colors[c]))), MAX_OBJECTS) for f in frames])
+        assert measured["counts"][f"objects {c}"] == pytest.approx(seen), name
+        assert measured["counts"][f"without {c}"] <= measured["counts"]["changes"]
+    assert 0 < measured["counts"]["blocks"] <= 56
