@@ -50,12 +50,17 @@ def measure(name: str, tile: int, passes: int) -> tuple[str, float, float]:
     return f"{width}x{height}", min(floors[1:]), min(kernels[1:])
 
 
-def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--passes", type=int, default=25)
+def arguments(argv: list[str] | None, doc: str, passes: int) -> argparse.Namespace:
+    """--passes, --tiles and --programs, as this script and measure_kernel_parts.py take them."""
+    parser = argparse.ArgumentParser(description=doc.split("\n\n")[0])
+    parser.add_argument("--passes", type=int, default=passes)
     parser.add_argument("--tiles", type=int, nargs="+", default=[8, 32])
     parser.add_argument("--programs", nargs="+", choices=sorted(ENV_OF), default=list(ENV_OF))
-    args = parser.parse_args(argv)
+    return parser.parse_args(argv)
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = arguments(argv, __doc__, 25)
     print("| program | tile | frame | floor us | kernel us | kernel / floor |")
     print("| --- | --- | --- | --- | --- | --- |")
     for name in args.programs:

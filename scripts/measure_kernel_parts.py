@@ -14,13 +14,12 @@ Python, the predicates and the stage logic. Minimum over passes. Prints a Markdo
 
 from __future__ import annotations
 
-import argparse
 import time
 from collections.abc import Callable
 from typing import Any
 
 import numpy as np
-from measure_kernel_floor import ENV_OF, FRAMES, kernel_of
+from measure_kernel_floor import ENV_OF, FRAMES, arguments, kernel_of
 from numba import njit
 from numba.typed import List
 
@@ -146,11 +145,7 @@ def row(name: str, tile: int, m: dict[str, Any]) -> str:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--passes", type=int, default=20)
-    parser.add_argument("--tiles", type=int, nargs="+", default=[8, 32])
-    parser.add_argument("--programs", nargs="+", choices=sorted(ENV_OF), default=list(ENV_OF))
-    args = parser.parse_args(argv)
+    args = arguments(argv, __doc__, 20)
     print("| program | tile | frame | classify us | scan us | components us | rest us | step us | blocks | "
           "value changes (without each object colour) | spans / objects, each object colour |")
     print("| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |")
