@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -28,7 +29,7 @@ from carc.backend.cache import cache_root
 from carc.backend.kernel import Kernel, load_library
 from carc.backend.perception import MAX_COLORS, SPAN_CURSORS
 from carc.backend.runtime import _components, _scan
-from carc.perf.bench import minigrid_frames, time_steps
+from carc.perf.bench import fresh_state, minigrid_frames, time_steps
 
 
 @njit(_nrt=False)
@@ -76,22 +77,43 @@ def _changes(rows: np.ndarray) -> int:
     return int(np.count_nonzero(np.diff(np.pad(rows, ((0, 0), (1, 1))), axis=1)))
 
 
+@dataclass(frozen=True)
 class _Pass:
     """The kernel's step perception pass, read from its header table, and where its scratch lies for a frame size."""
 
-    def __init__(self, kernel: Kernel, h: int, w: int) -> None:
-        head = kernel.module._HEAD
-        at = int(head[header.HEAD_STEP_PASS])
-        tables = [head[at + header.PASS_PIX_AT + k * MAX_COLORS:at + header.PASS_PIX_AT + (k + 1) * MAX_COLORS] for k in range(4)]
-        self.pix_at, self.obj_at, self.count_at, self.span_at = tables
-        self.pix, self.obj = int(head[at + header.PASS_PIX]), int(head[at + header.PASS_OBJ])
-        self.colors = [c for c in range(MAX_COLORS) if (self.obj >> c) & 1]
-        # the library's own layout, run as plain Python
-        self.wr, self.cap, _, f0, self.i0, self.m0, self.end = (int(v) for v in load_library(cache_root())._layout.py_func(head, h, w))
-        self.ib = int(head[header.HEAD_INT_BASE])
-        self.marks = self.ib + int(head[header.HEAD_RUN_TABLES]) * self.cap
-        self.float_slots = self.i0 - f0
-        self.dtype = np.uint8 if int(head[header.HEAD_MASK_BYTES]) == 1 else np.uint16
+    pix: int
+    obj: int
+    pix_at: np.ndarray
+    obj_at: np.ndarray
+    count_at: np.ndarray
+    span_at: np.ndarray
+    wr: int  # mask row length
+    cap: int  # words of a run table
+    i0: int  # where the int scratch starts (words)
+    m0: int  # where the mask starts and the buffer ends (bytes)
+    end: int
+    ib: int  # where the run tables start in the int scratch
+    marks: int  # where the repeated-row marks start in the int scratch
+    float_slots: int
+    dtype: type
+
+    @property
+    def colors(self) -> list[int]:
+        return [c for c in range(MAX_COLORS) if (self.obj >> c) & 1]
+
+
+def _pass_of(kernel: Kernel, h: int, w: int) -> _Pass:
+    head = kernel.module._HEAD
+    at = int(head[header.HEAD_STEP_PASS])
+    pix_at, obj_at, count_at, span_at = (head[at + header.PASS_PIX_AT + k * MAX_COLORS:at + header.PASS_PIX_AT + (k + 1) * MAX_COLORS]
+                                         for k in range(4))
+    # the library's own layout, run as plain Python
+    wr, cap, _, f0, i0, m0, end = (int(v) for v in load_library(cache_root())._layout.py_func(head, h, w))
+    ib = int(head[header.HEAD_INT_BASE])
+    return _Pass(pix=int(head[at + header.PASS_PIX]), obj=int(head[at + header.PASS_OBJ]), pix_at=pix_at, obj_at=obj_at,
+                 count_at=count_at, span_at=span_at, wr=wr, cap=cap, i0=i0, m0=m0, end=end, ib=ib,
+                 marks=ib + int(head[header.HEAD_RUN_TABLES]) * cap, float_slots=i0 - f0,
+                 dtype=np.uint8 if int(head[header.HEAD_MASK_BYTES]) == 1 else np.uint16)
 
 
 def measure(name: str, tile: int, passes: int) -> dict[str, Any]:
@@ -99,9 +121,10 @@ def measure(name: str, tile: int, passes: int) -> dict[str, Any]:
     kernel = kernel_of(name)
     frames = np.stack(minigrid_frames(ENV_OF[name], tile, FRAMES, 0))
     h, w = frames.shape[1:3]
-    state = kernel.new_state(1, tile)[0]
+    new_state = fresh_state(kernel.new_state, tile)
+    state = new_state()
     kernel.reset(frames[0], state)
-    p = _Pass(kernel, h, w)
+    p = _pass_of(kernel, h, w)
     sc = kernel.module._SC
     iw = sc.view(np.int64)[p.i0:p.m0 // 8]
     counts: dict[str, float] = {}
@@ -128,7 +151,7 @@ def measure(name: str, tile: int, passes: int) -> dict[str, Any]:
         "classify": _best_us(lambda: _classify_loop(classify, frames, mk, same, p.wr), passes, len(frames)),
         "scan": scan[0],
         "components": scan[1] - scan[0],
-        "step": min(time_steps(kernel.reset, kernel.step, lambda: kernel.new_state(1, tile)[0], list(frames), 1) for _ in range(passes)) / 1e3,
+        "step": min(time_steps(kernel.reset, kernel.step, new_state, list(frames), 1) for _ in range(passes)) / 1e3,
     }
     names = {c: kernel.program.colors[c].name for c in p.colors}
     return {"us": us, "counts": counts, "names": names, "size": f"{w}x{h}"}

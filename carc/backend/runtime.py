@@ -188,16 +188,18 @@ def _scan(mk, same, H, Wr, pix, pix_at, obj, span_at, iw, ib, cap, fw):
             # the top bit of each lane whose value changes: the loop's chain is then d &= d - 1
             d = (((d & low) + low) | d) & top
             while d != 0:
-                j = _BIT[((d & (~d + np.uint64(1))) * _DEBRUIJN) >> np.uint64(58)] >> lane_shift
+                j = _low_bit(d) >> lane_shift
                 d &= d - np.uint64(1)
                 sj = np.uint64(j) * lane_bits
                 x = lanes * i + j
                 # the run [start, x - 1] of mask value prev ends: a rectangle over rows y..y1
-                if prev & pix:
-                    _add_run(fw, prev & pix, pix_at, start, x - 1, y, y1)
-                if prev & obj:
-                    _add_span(iw, prev & obj, span_at, ib, cap, y, y1, start, x - 1)
-                    spans |= prev & obj
+                p = prev & pix
+                if p:
+                    _add_run(fw, p, pix_at, start, x - 1, y, y1)
+                o = prev & obj
+                if o:
+                    _add_span(iw, o, span_at, ib, cap, y, y1, start, x - 1)
+                    spans |= o
                 start = x
                 prev = np.int64((w >> sj) & lane_mask)
         if spans != 0:
