@@ -214,3 +214,39 @@ def test_span_tables_hold_a_checkerboard_of_every_object_colour(name: str, h: in
     cycled = np.array([shades[y % len(shades)] for y in range(h)], np.uint8)[:, None, :]
     frames.append(np.where(board, cycled, np.zeros(3, np.uint8)).astype(np.uint8))
     assert_equivalent(name, [frames[-1], *frames, frames[0]], 5.0)
+
+
+
+# `objects`: blue walls, yellow and grey dots (and `all`, every pixel, which never changes); `many`:
+# red walls (an object colour with pixel statistics too), green and yellow dots.
+WALL_PICTURES = {
+    "objects": {**BLUE, "w": (128, 128, 128)},
+    "many": {".": (0, 0, 0), "b": (255, 0, 0), "B": (255, 76, 76), "y": (0, 255, 0), "w": (255, 255, 0)},
+}
+
+
+@pytest.mark.parametrize("repeat", [1, 2])
+@pytest.mark.parametrize("name", sorted(WALL_PICTURES))
+def test_an_object_colour_that_repeats_down_blocks_where_other_colours_change(name: str, repeat: int) -> None:
+    # Walls keep their columns down blocks whose other colours change (dots that move, a stretch
+    # of wall in the colour's other shade, the same colour bit): the scan grows the walls' spans of
+    # the block above down over those blocks instead of scanning them again, and scans the walls
+    # again where their columns change, also back to columns they had further up. Each frame is
+    # also a first frame, so the latched objects are compared too.
+    rows = [
+        "b.b.b.b.b.b",
+        "by..b...b.b",
+        "b.y.B.w.b.b",
+        "b..yB.w.b.b",
+        "b...b...b.b",
+        "bbbbb...b.b",
+        "b...b.y.b..",
+        "b...b..yb..",
+        "b...b...b..",
+        "b.b.b.b.b.b",
+        "b.byb.b.b.b",
+    ]
+    frame = _paint(rows, WALL_PICTURES[name], repeat)
+    frames = [frame, frame[::-1].copy(), frame[:, ::-1].copy(), frame[1:].copy()]
+    for k in range(len(frames)):
+        assert_equivalent(name, frames[k:] + frames[:k], 5.0)

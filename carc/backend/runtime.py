@@ -39,9 +39,10 @@ _BIT = (0, 1, 48, 2, 57, 49, 28, 3, 61, 58, 50, 42, 38, 29, 17, 4, 62, 55, 59, 3
 @njit(cache=True, error_model="numpy", _nrt=False)
 def _block_end(m64, same, y, H, nw):
     # The last row of the block that starts at row y: the rows after it that repeat it in the
-    # frame (same[y] == 1) or in the colour mask (their classified mask rows equal row y's). A mask
-    # row is compared whole, with no early exit: LLVM vectorises that loop (a loop that stops at
-    # the first difference stays scalar: 4.7 us against 1.2 us for a 256x256 frame's rows).
+    # frame (same[y] == 1) or in the colour mask (their classified mask rows equal row y's), and the
+    # xor of row y's mask words with the next block's first row's, or-ed together (0 at the frame's
+    # end). A mask row is compared whole, with no early exit: LLVM vectorises that loop (a loop that
+    # stops at the first difference stays scalar: 4.7 us against 1.2 us for a 256x256 frame's rows).
     wrow = m64[y * nw:(y + 1) * nw]
     y1 = y
     while y1 + 1 < H:
@@ -51,9 +52,19 @@ def _block_end(m64, same, y, H, nw):
             for k in range(nw):
                 d |= nrow[k] ^ wrow[k]
             if d != 0:
-                return y1
+                return y1, d
         y1 += 1
-    return y1
+    return y1, np.uint64(0)
+
+
+@njit(cache=True, error_model="numpy", _nrt=False)
+def _lane_bits(d, lane_bits, lane_mask):
+    # The bits set in any lane of the word d: the colours whose mask values differ somewhere.
+    d |= d >> np.uint64(32)
+    d |= d >> np.uint64(16)
+    if lane_bits == 8:
+        d |= d >> np.uint64(8)
+    return np.int64(d & lane_mask)
 
 
 @njit(cache=True, error_model="numpy", _nrt=False)
@@ -150,6 +161,20 @@ def _close_groups(iw, m, span_at, ib, cap, bottom):
 
 
 @njit(cache=True, error_model="numpy", _nrt=False)
+def _grow_groups(iw, m, span_at, ib, cap, bottom):
+    # The object colours in the bits m have spans in the block above and the same mask bits in this
+    # block, which ends on row `bottom`: so the same runs, and each one's kept group of spans (the
+    # block above's) grows down to `bottom`, as _close_group would grow it after scanning them.
+    while m != 0:
+        c = _low_bit(m)
+        m &= m - 1
+        k = SPAN_CURSORS + 3 * c
+        t = ib + span_at[c] * cap
+        for r in range(t + iw[k + 1], t + iw[k + 2]):
+            iw[r] = (iw[r] & ~(COORD_MASK << SPAN_BOTTOM_SHIFT)) | (bottom << SPAN_BOTTOM_SHIFT)
+
+
+@njit(cache=True, error_model="numpy", _nrt=False)
 def _scan(mk, same, H, Wr, pix, pix_at, obj, span_at, iw, ib, cap, fw):
     # One perception pass over the colour mask mk (uint8 or uint16, H rows of Wr cells, only rows
     # with same[y] != 1 classified): a block of rows that repeat the row above (in the frame, or in
@@ -159,7 +184,9 @@ def _scan(mk, same, H, Wr, pix, pix_at, obj, span_at, iw, ib, cap, fw):
     # maximal spans of its span table (_add_span: adjacent runs of a block merged, packed as (first
     # row, last row, first column, last column), in raster order; a block whose spans have the same
     # columns as those of the block just above takes no spans of its own: those grow down over its
-    # rows, _close_group).
+    # rows, _close_group). An object colour with no pixel statistics whose mask bits in a block are
+    # those of the block above is masked out of the block's scan: its spans of the block above grow
+    # down (_grow_groups), which spares the scan the runs of walls and grid lines in most blocks.
     # Runs are found a 64-bit word at a time: rows with no colour are skipped whole, and inside a
     # row only the lanes where the mask value changes are visited (the lowest by de Bruijn).
     lanes = 8 // mk.itemsize
@@ -174,16 +201,27 @@ def _scan(mk, same, H, Wr, pix, pix_at, obj, span_at, iw, ib, cap, fw):
     _pixels_open(fw, pix, pix_at)
     for k in range(SPAN_CURSORS, SPAN_CURSORS + 3 * MAX_COLORS):
         iw[k] = 0
+    ones = np.uint64(0x0101010101010101) if lanes == 8 else np.uint64(0x0001000100010001)
+    changed = np.int64(lane_mask)  # the first block: every colour
+    live = 0  # the object colours with spans in the block above
     y = 0
     while y < H:
-        y1 = _block_end(m64, same, y, H, nw)
+        y1, diff = _block_end(m64, same, y, H, nw)
+        # an object colour whose mask bits are those of the block above (and which has no pixel
+        # statistics to add up) is not scanned again: its spans grow down (walls and grid lines
+        # repeat down most blocks whose other colours change)
+        keep = changed | pix
+        grow = obj & live & ~keep
+        if grow != 0:
+            _grow_groups(iw, grow, span_at, ib, cap, y1)
+        kept = (np.uint64(keep) & lane_mask) * ones
         wrow = m64[y * nw:(y + 1) * nw]
         prev = np.int64(0)
         start = 0
         spans = 0
         for i in range(nw + 1):
             # a zero word after the row ends its last run (rows are zero-padded from W to Wr)
-            w = wrow[i] if i < nw else np.uint64(0)
+            w = wrow[i] & kept if i < nw else np.uint64(0)
             d = w ^ ((w << lane_bits) | np.uint64(prev))
             # the top bit of each lane whose value changes: the loop's chain is then d &= d - 1
             d = (((d & low) + low) | d) & top
@@ -204,6 +242,8 @@ def _scan(mk, same, H, Wr, pix, pix_at, obj, span_at, iw, ib, cap, fw):
                 prev = np.int64((w >> sj) & lane_mask)
         if spans != 0:
             _close_groups(iw, spans, span_at, ib, cap, y1)
+        live = spans | grow
+        changed = _lane_bits(diff, lane_bits, lane_mask)
         y = y1 + 1
     _pixels_close(fw, pix, pix_at)
 
