@@ -4,7 +4,8 @@
 
 Over the frames of scripts/measure_kernel_floor.py, stepped by the kernel: what its perception
 meets in a frame (blocks of repeated rows; the value changes along their rows, with every colour
-and without each object colour, so what that colour alone adds; each object colour's spans and
+and without each object colour, so what that colour alone adds; the changes the scan visits, which
+leaves out the object colours that repeat the block above; each object colour's spans and
 objects), and the time of each part inside numba loops over the frames (no call from Python): the
 program's step classifier, the runtime's mask scan (over the masks and repeated-row marks the kernel
 left) and its connected components (scan and components, less the scan); then the whole step from
@@ -77,6 +78,17 @@ def _changes(rows: np.ndarray) -> int:
     return int(np.count_nonzero(np.diff(np.pad(rows, ((0, 0), (1, 1))), axis=1)))
 
 
+def _scanned(rows: np.ndarray, pix: int, obj: int) -> int:
+    """The value changes the runtime's scan visits: in each block, an object colour with no pixel
+    statistics whose bits repeat the block above's is masked out (its spans grow down instead)."""
+    total, changed = 0, -1
+    for k in range(rows.shape[0]):
+        keep = changed | pix | ~obj
+        total += _changes(rows[k:k + 1] & keep)
+        changed = int(np.bitwise_or.reduce(rows[k] ^ rows[k + 1])) if k + 1 < rows.shape[0] else 0
+    return total
+
+
 @dataclass(frozen=True)
 class _Pass:
     """The kernel's step perception pass, read from its header table, and where its scratch lies for a frame size."""
@@ -135,7 +147,7 @@ def measure(name: str, tile: int, passes: int) -> dict[str, Any]:
         masks.append(mask.copy())
         marks.append(same.copy())
         rows = _block_rows(mask.reshape(h, p.wr), same)
-        seen = {"blocks": len(rows), "changes": _changes(rows)}
+        seen = {"blocks": len(rows), "changes": _changes(rows), "scanned": _scanned(rows, p.pix, p.obj)}
         for c in p.colors:
             seen[f"without {c}"] = _changes(rows & ~(1 << c))
             seen[f"spans {c}"] = int(iw[SPAN_CURSORS + 3 * c])
@@ -164,14 +176,14 @@ def row(name: str, tile: int, m: dict[str, Any]) -> str:
     without = ", ".join(f"{n} {counts[f'without {c}']:.0f}" for c, n in names.items())
     spans = ", ".join(f"{n} {counts[f'spans {c}']:.0f} / {counts[f'objects {c}']:.1f}" for c, n in names.items())
     return (f"| {name} | {tile} | {m['size']} | {us['classify']:.2f} | {us['scan']:.2f} | {us['components']:.2f} | {rest:.2f} | "
-            f"{us['step']:.2f} | {counts['blocks']:.0f} | {counts['changes']:.0f} ({without}) | {spans} |")
+            f"{us['step']:.2f} | {counts['blocks']:.0f} | {counts['changes']:.0f} ({without}) | {counts['scanned']:.0f} | {spans} |")
 
 
 def main(argv: list[str] | None = None) -> int:
     args = arguments(argv, __doc__, 20)
     print("| program | tile | frame | classify us | scan us | components us | rest us | step us | blocks | "
-          "value changes (without each object colour) | spans / objects, each object colour |")
-    print("| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |")
+          "value changes (without each object colour) | changes scanned | spans / objects, each object colour |")
+    print("| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |")
     for name in args.programs:
         for tile in args.tiles:
             print(row(name, tile, measure(name, tile, args.passes)), flush=True)
