@@ -149,29 +149,20 @@ def _add_span(iw, m, span_at, ib, cap, y0, y1, a, b):
 
 
 @njit(cache=True, error_model="numpy", _nrt=False)
-def _close_groups(iw, m, span_at, ib, cap, bottom):
-    # The block ending on row `bottom` had spans of the object colours in the bits m: close each
-    # colour's group (_close_group), which may grow the colour's spans of the block above down.
+def _end_groups(iw, m, span_at, ib, cap, bottom, scanned):
+    # The block ending on row `bottom` and each object colour in the bits m. Scanned: the block had
+    # spans of the colour, so close its group (_close_group), which may grow the colour's spans of
+    # the block above down. Not scanned: the colour's mask bits are those of the block above, which
+    # had spans of it, so its runs are the same and its kept group (the block above's) grows down.
     while m != 0:
         c = _low_bit(m)
         m &= m - 1
         k = SPAN_CURSORS + 3 * c
         t = ib + span_at[c] * cap
-        iw[k], iw[k + 1], iw[k + 2] = _close_group(iw[t:t + cap], iw[k + 1], iw[k + 2], iw[k], bottom)
-
-
-@njit(cache=True, error_model="numpy", _nrt=False)
-def _grow_groups(iw, m, span_at, ib, cap, bottom):
-    # The object colours in the bits m have spans in the block above and the same mask bits in this
-    # block, which ends on row `bottom`: so the same runs, and each one's kept group of spans (the
-    # block above's) grows down to `bottom`, as _close_group would grow it after scanning them.
-    while m != 0:
-        c = _low_bit(m)
-        m &= m - 1
-        k = SPAN_CURSORS + 3 * c
-        t = ib + span_at[c] * cap
-        for r in range(t + iw[k + 1], t + iw[k + 2]):
-            iw[r] = (iw[r] & ~(COORD_MASK << SPAN_BOTTOM_SHIFT)) | (bottom << SPAN_BOTTOM_SHIFT)
+        if scanned:
+            iw[k], iw[k + 1], iw[k + 2] = _close_group(iw[t:t + cap], iw[k + 1], iw[k + 2], iw[k], bottom)
+        else:
+            _grow_down(iw[t:t + cap], iw[k + 1], iw[k + 2], bottom)
 
 
 @njit(cache=True, error_model="numpy", _nrt=False)
@@ -186,7 +177,7 @@ def _scan(mk, same, H, Wr, pix, pix_at, obj, span_at, iw, ib, cap, fw):
     # columns as those of the block just above takes no spans of its own: those grow down over its
     # rows, _close_group). An object colour with no pixel statistics whose mask bits in a block are
     # those of the block above is masked out of the block's scan: its spans of the block above grow
-    # down (_grow_groups), which spares the scan the runs of walls and grid lines in most blocks.
+    # down (_end_groups), which spares the scan the runs of walls and grid lines in most blocks.
     # Runs are found a 64-bit word at a time: rows with no colour are skipped whole, and inside a
     # row only the lanes where the mask value changes are visited (the lowest by de Bruijn).
     lanes = 8 // mk.itemsize
@@ -213,7 +204,7 @@ def _scan(mk, same, H, Wr, pix, pix_at, obj, span_at, iw, ib, cap, fw):
         keep = changed | pix
         grow = obj & live & ~keep
         if grow != 0:
-            _grow_groups(iw, grow, span_at, ib, cap, y1)
+            _end_groups(iw, grow, span_at, ib, cap, y1, False)
         kept = (np.uint64(keep) & lane_mask) * ones
         wrow = m64[y * nw:(y + 1) * nw]
         prev = np.int64(0)
@@ -241,7 +232,7 @@ def _scan(mk, same, H, Wr, pix, pix_at, obj, span_at, iw, ib, cap, fw):
                 start = x
                 prev = np.int64((w >> sj) & lane_mask)
         if spans != 0:
-            _close_groups(iw, spans, span_at, ib, cap, y1)
+            _end_groups(iw, spans, span_at, ib, cap, y1, True)
         live = spans | grow
         changed = _lane_bits(diff, lane_bits, lane_mask)
         y = y1 + 1
@@ -260,9 +251,15 @@ def _close_group(runs, g0, c0, nr, bottom):
         k += 1
     if not same:
         return nr, c0, nr
+    _grow_down(runs, g0, c0, bottom)
+    return c0, g0, c0
+
+
+@njit(cache=True, error_model="numpy", _nrt=False)
+def _grow_down(runs, g0, c0, bottom):
+    # The spans runs[g0:c0] now end on row `bottom`.
     for k in range(g0, c0):
         runs[k] = (runs[k] & ~(COORD_MASK << SPAN_BOTTOM_SHIFT)) | (bottom << SPAN_BOTTOM_SHIFT)
-    return c0, g0, c0
 
 
 @njit(cache=True, error_model="numpy", _nrt=False)

@@ -59,7 +59,7 @@ LOCAL_NAMES = frozenset("""
     dx dy ax ay bx by lo hi area cover x0 y0 x1 y1 sx sy
     same c ib pix obj pix_at obj_at count_at lanes lane_bits lane_mask lane_shift nrow
     mode ow hd hf si sf at link size nsub nst order bonus low high o0 e0 f0 i0 m0 end L
-    n3 wide nfull nseg last changed g0 c0 cur top bottom above tail diff row up span_at cap spans tables keep kept ones live grow
+    n3 wide nfull nseg last changed g0 c0 cur top bottom above tail diff row up span_at cap spans tables keep kept ones live grow scanned
 """.split())
 
 BUILTIN_NAMES = frozenset({
