@@ -2,9 +2,10 @@
 
 Frames repeat rows (MiniGrid draws tiles: at tile 32 most rows equal the row above byte for byte).
 A pass's classifier (generated per program by carc.backend.codegen) writes one bit per colour into a
-mask with a branch-free loop, which LLVM vectorises, testing every shade of the colours needed
+mask with a branch-free loop, which LLVM vectorises, testing the shades of the colours needed
 (``classify_expression``: ``lo <= channel <= hi`` per channel, the exact interval form of the
-interpreter's ``max |p - shade| <= tol``). When that test is costly (more than ROW_REPEAT_SHADES
+interpreter's ``max |p - shade| <= tol``, the boxes merged and the shared tests factored out by
+carc.backend.boxes). When that test is costly (more than ROW_REPEAT_SHADES
 shades), the classifier first compares each row with the row above: a row equal to it is marked
 and not classified, and in a row that differs, only the segments of SEGMENT pixels that differ are
 classified; the others take their bits from the last classified row. The runtime's
@@ -17,9 +18,9 @@ classifier is specific to a program; ``Plan`` says where the results live.
 from __future__ import annotations
 
 from carc import ir
+from carc.backend import boxes
 from carc.core.limits import LIMITS, MAX_SIDE
 from carc.ir.ops import Op
-from carc.ir.verifier import CHANNEL_MAX
 
 MAX_OBJECTS = int(LIMITS["max_objects"].cap)
 MAX_COLORS = int(LIMITS["max_colors"].cap)  # the runtime's colour tables have this many entries
@@ -62,24 +63,10 @@ def colors_of(program: ir.Program, nodes: list[int]) -> tuple[list[int], list[in
     return pix, obj
 
 
-def _channel_test(name: str, value: int, tol: int) -> list[str]:
-    lo, hi = max(0, value - tol), min(CHANNEL_MAX, value + tol)
-    tests = []
-    if lo > 0:
-        tests.append(f"({name} >= {lo!r})")
-    if hi < CHANNEL_MAX:
-        tests.append(f"({name} <= {hi!r})")
-    return tests
-
-
 def classify_expression(program: ir.Program, colors: list[int]) -> str:
-    """One expression: bit c set when the pixel (r, g, b) matches colour c."""
+    """One expression: bit c set when the pixel (r, g, b) matches colour c (carc.backend.boxes)."""
     terms = []
     for c in colors:
         color = program.colors[c]
-        shades = []
-        for shade in color.shades:
-            tests = [t for ch, v in zip(("r", "g", "b"), shade) for t in _channel_test(ch, int(v), int(color.tolerance))]
-            shades.append(" & ".join(tests) if tests else "True")
-        terms.append(f"(({' | '.join(f'({s})' for s in shades)}) << {c!r})")
+        terms.append(f"(({boxes.expression(boxes.shade_boxes(color.shades, color.tolerance))}) << {c!r})")
     return " | ".join(terms)
