@@ -69,7 +69,7 @@ from carc.ir.verifier import IDENTIFIER, finite, verify_program
 
 __all__ = ["CODEGEN_VERSION", "IDENTIFIER", "generate"]
 
-CODEGEN_VERSION = "6"
+CODEGEN_VERSION = "7"
 INLINE_LINES = 600  # a longer _program calls the shared measures instead (numba's cost grows faster than its length)
 # Comparing rows with the row above costs a pass over the frame; it pays only when classifying a pixel
 # costs more. Measured (DoorKey frames, tiles 8 and 32): 8 shades 2.47 / 21.7 us with it, 2.09 / 17.9 us
