@@ -154,7 +154,10 @@ def test_a_tiny_run_writes_its_folder(tmp_path: Path) -> None:
     assert meta["config"]["mode"] == "both" and meta["env_steps"] == result.steps >= 512
     assert len(meta["program_hash"]) == 64 and len(meta["kernel_sha256"]) == 64 and meta["carc_version"]
     assert meta["env_steps_per_s"] > 0 and meta["wall_s"] > 0
-    assert (run / "policy.zip").stat().st_size > 0
+    assert (run / "policy.zip").stat().st_size > 0 and not list(run.glob(".*"))  # written whole, no temporary left
+    from stable_baselines3 import PPO
+
+    assert PPO.load(run / "policy.zip").num_timesteps == result.steps
     assert result.eval_steps == (256, 512) and all(0 <= s <= 1 for s in result.eval_success)
     assert (run / "eval.csv").read_text().splitlines()[0] == "steps,success_rate,mean_return"
     header = (run / "train_curve.csv").read_text().splitlines()[0].split(",")

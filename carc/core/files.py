@@ -5,7 +5,9 @@ new file gets under the process umask (``0o666 & ~umask``) and moves it over ``p
 It refuses an empty path, a missing or non-folder parent, and a target that is a directory, a symbolic
 link or anything other than a regular file (a device node, a FIFO, a socket). Every failure, a full
 disk or a read-only folder included, is one ``OutputError`` with a one-line message; on any exception
-(a signal included) the temporary file is removed.
+the temporary file is removed. A Ctrl-C or SIGTERM that arrives while the file is written waits until it
+is whole and in place (carc.core.signals.stops_deferred: numpy's zip writer, interrupted inside, raises
+its own error in place of the interrupt), then unwinds.
 
 >>> import tempfile, pathlib
 >>> folder = pathlib.Path(tempfile.mkdtemp())
@@ -25,6 +27,8 @@ import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 from typing import BinaryIO
+
+from carc.core.signals import stops_deferred
 
 TEMP_SUFFIX = ".tmp"
 
@@ -96,13 +100,16 @@ def atomic_output(path: str | os.PathLike[str]) -> Iterator[BinaryIO]:
     except OSError as err:
         raise OutputError(f"cannot write {target}: {_describe(err)}") from None
     try:
-        with os.fdopen(fd, "wb") as handle:
-            yield handle
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.chmod(tmp, 0o666 & ~current_umask())
-        check_output_path(target)  # the target may have changed while we wrote
-        os.replace(tmp, target)
+        # a stop request waits for the file to be whole (numpy's zip writer, interrupted inside,
+        # raises its own error in place of the interrupt), then unwinds and removes it
+        with stops_deferred():
+            with os.fdopen(fd, "wb") as handle:
+                yield handle
+                handle.flush()
+                os.fsync(handle.fileno())
+            os.chmod(tmp, 0o666 & ~current_umask())
+            check_output_path(target)  # the target may have changed while we wrote
+            os.replace(tmp, target)
     except OSError as err:
         _remove(tmp)
         if err.errno == errno.ENOSPC:

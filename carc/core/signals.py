@@ -5,9 +5,12 @@ SIGTERM), which unwinds through every cleanup, except where an exception raised 
 would be lost or turned into something else: inside a finaliser (a `__del__`) or a ctypes callback
 (llvmlite calls Python back while numba loads a function: Python prints the exception and carries
 on), or while a module is being imported (an extension module's import turns it into an
-ImportError, which optional-import code then swallows). There the handler records the request and
-re-arms a 20 ms timer (SIGALRM) that raises it as soon as the program is back in plain code. Long
-loops also call `raise_if_terminated()` between units of work.
+ImportError, which optional-import code then swallows), or inside a block that asks for it
+(`stops_deferred()`: writing a file through library code that an exception at an arbitrary point
+leaves broken, such as zipfile's writer, which then raises its own error in place of the interrupt).
+There the handler records the request and re-arms a 20 ms timer (SIGALRM) that raises it as soon as
+the program is back in plain code. Long loops also call `raise_if_terminated()` between units of
+work.
 
 >>> raise_if_terminated()      # nothing requested: returns
 """
@@ -32,6 +35,7 @@ class Terminated(BaseException):
 
 
 _requested: type[BaseException] | None = None
+_deferring = 0  # how many stops_deferred() blocks are running
 
 
 def request_termination() -> None:
@@ -64,9 +68,29 @@ def _cancel_retry() -> None:
     signal.setitimer(signal.ITIMER_REAL, 0.0)
 
 
+class _StopsDeferred:
+    def __enter__(self) -> None:
+        global _deferring
+        _deferring += 1
+
+    def __exit__(self, kind: type[BaseException] | None, value: BaseException | None, traceback: Any) -> None:
+        global _deferring
+        _deferring -= 1
+        if kind is None and _deferring == 0:
+            raise_if_terminated()
+
+
+def stops_deferred() -> _StopsDeferred:
+    """A block in which Ctrl-C and SIGTERM wait: a request that arrives is raised when the block ends
+    (or, if the block raises, by the retry timer just after)."""
+    return _StopsDeferred()
+
+
 def unsafe_to_raise(frame: FrameType | None) -> bool:
-    """True inside a finaliser, a callback from llvmlite or an import in progress: places where an
-    exception raised by a signal handler is lost or changed."""
+    """True inside a finaliser, a callback from llvmlite, an import in progress or a `stops_deferred()`
+    block: places where an exception raised by a signal handler is lost or changed."""
+    if _deferring > 0:
+        return True
     while frame is not None:
         code = frame.f_code
         if code.co_name == "__del__" or "importlib._bootstrap" in code.co_filename or "llvmlite" in code.co_filename:

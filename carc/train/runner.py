@@ -24,7 +24,7 @@ from typing import Any
 
 from carc import __version__
 from carc.api import compile_file, read_program
-from carc.core.files import write_text_atomic
+from carc.core.files import atomic_output, write_text_atomic
 from carc.envs.registry import success_rule
 from carc.train.config import TrainConfig
 
@@ -138,7 +138,8 @@ def train_one(config: TrainConfig) -> RunResult:
         warnings.filterwarnings("ignore", message="Training and eval env are not of the same type")
         model.learn(total_timesteps=config.steps, callback=CallbackList([curve, evaluator]), tb_log_name="ppo")
     wall = time.perf_counter() - t0
-    model.save(run_dir / "policy.zip")
+    with atomic_output(run_dir / "policy.zip") as handle:  # whole or not at all, like every output
+        model.save(handle)
     result = _result(config, run_dir, wall, model.num_timesteps, curve, evaluator)
     _write_outputs(config, run_dir, result, curve, evaluator, started_at)
     venv.close()
