@@ -87,3 +87,18 @@ def test_every_stdlib_colour(name: str) -> None:
     boxes = shade_boxes(color.shades, color.tolerance)
     frame = critical_frame([tuple((max(0, int(v - color.tolerance)), min(255, int(v + color.tolerance))) for v in s) for s in color.shades])
     assert np.array_equal(evaluate(expression(boxes), frame), color_mask(frame, color))
+
+
+def test_the_most_shades_a_program_may_have_factor_into_an_expression_python_parses() -> None:
+    # 64 shades (the limit per program) in pairs that share one test each, none shared wider: the
+    # longest chain of factored terms, still far inside Python's 200 nested parentheses. Checked
+    # on every pixel within 2 of a shade in each channel.
+    shades = [(8 * k, 8 * k + 4 * side, 255 - 8 * k) for k in range(32) for side in range(2)]
+    color = colour(shades, 1)
+    boxes = shade_boxes(color.shades, color.tolerance)
+    text = expression(boxes)
+    depth = max(text[:i].count("(") - text[:i].count(")") for i in range(len(text)))
+    assert len(boxes) == 64 and depth < 100
+    near = np.array([[min(255, max(0, v + d)) for v, d in zip(s, offset)] for s in shades
+                     for offset in itertools.product(range(-2, 3), repeat=3)], np.uint8)[None]
+    assert np.array_equal(evaluate(text, near), color_mask(near, color))
