@@ -20,7 +20,8 @@ import numpy as np
 import pytest
 
 from carc.core.files import atomic_output
-from carc.core.signals import clear_termination, install_stop_handlers, stops_deferred
+from carc.core.signals import stop_handlers as carcs_stop_handlers
+from carc.core.signals import stops_deferred
 
 REPO = Path(__file__).resolve().parent.parent
 DOORKEY = str(REPO / "examples" / "minigrid" / "doorkey.car")
@@ -156,17 +157,13 @@ def test_non_utf8_program_path_in_an_error(tmp_path: Path) -> None:
 
 
 @pytest.fixture
-def stop_handlers() -> Iterator[None]:
+def handlers() -> Iterator[None]:
     """carc's Ctrl-C and SIGTERM handlers in this process, as the command line installs them."""
-    restore = install_stop_handlers()
-    try:
+    with carcs_stop_handlers():
         yield
-    finally:
-        restore()
-        clear_termination()
 
 
-def test_a_stop_waits_for_the_end_of_a_deferred_block(stop_handlers: None) -> None:
+def test_a_stop_waits_for_the_end_of_a_deferred_block(handlers: None) -> None:
     # The handler runs at once (and its retry timer, 20 ms later) but raises only when the block ends.
     reached = []
     with pytest.raises(KeyboardInterrupt), stops_deferred():
@@ -176,7 +173,7 @@ def test_a_stop_waits_for_the_end_of_a_deferred_block(stop_handlers: None) -> No
     assert reached == ["end of the block"]
 
 
-def test_a_stop_while_an_npz_is_written_leaves_the_whole_file(stop_handlers: None, tmp_path: Path) -> None:
+def test_a_stop_while_an_npz_is_written_leaves_the_whole_file(handlers: None, tmp_path: Path) -> None:
     # numpy's zip writer, interrupted inside, raises its own ValueError in place of the interrupt (an
     # internal error, once in a clean-clone CI run of test_ctrl_c_is_one_line_and_130): a file write
     # is one deferred block, so the interrupt comes after the file is whole, and no temporary is left.

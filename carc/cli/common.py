@@ -16,7 +16,7 @@ from collections.abc import Callable, Iterator
 from typing import Any, Protocol, TextIO
 
 from carc.core.limits import LIMITS, MAX_SIDE
-from carc.core.signals import clear_termination, install_stop_handlers
+from carc.core.signals import stop_handlers
 
 MAX_TILE = int(LIMITS["max_tile"].cap)
 
@@ -57,12 +57,8 @@ def process_guards() -> Iterator[None]:
     for stream in (sys.stdout, sys.stderr):
         with contextlib.suppress(AttributeError, ValueError, OSError):
             stream.reconfigure(errors="backslashreplace")  # type: ignore[union-attr]
-    restore = install_stop_handlers()
-    try:
+    with stop_handlers():
         yield
-    finally:
-        restore()
-        clear_termination()
 
 
 @contextlib.contextmanager

@@ -139,3 +139,18 @@ def install_stop_handlers() -> Callable[[], None]:
             signal.signal(number, handler)
 
     return restore
+
+
+class _StopHandlers:
+    def __enter__(self) -> None:
+        self._restore = install_stop_handlers()
+
+    def __exit__(self, kind: type[BaseException] | None, value: BaseException | None, traceback: Any) -> None:
+        self._restore()
+        clear_termination()
+
+
+def stop_handlers() -> _StopHandlers:
+    """A block with carc's Ctrl-C, SIGTERM and retry handlers installed; after it, the previous
+    handlers are back and no request is left over."""
+    return _StopHandlers()
