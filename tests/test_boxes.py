@@ -17,7 +17,7 @@ from hypothesis import strategies as st
 
 from carc import ir
 from carc.api import check_text
-from carc.backend.boxes import expression, merge, shade_boxes
+from carc.backend.boxes import expression, merge, shade_box, shade_boxes
 from carc.interpreter import color_mask
 
 CHANNEL = st.integers(0, 255)
@@ -26,7 +26,7 @@ SHADES = st.lists(st.tuples(CHANNEL, CHANNEL, CHANNEL), min_size=1, max_size=8)
 
 def critical_frame(boxes: list[tuple[tuple[int, int], ...]]) -> np.ndarray:
     """Every pixel whose channels are each a box edge, one past an edge, 0 or 255: a 1-row frame."""
-    values = [sorted({0, 255} | {v for box in boxes for lo, hi in [box[k]] for v in (lo - 1, lo, hi, hi + 1) if 0 <= v <= 255})
+    values = [sorted({0, 255} | {v for box in boxes for v in (box[k][0] - 1, box[k][0], box[k][1], box[k][1] + 1) if 0 <= v <= 255})
               for k in range(3)]
     return np.array([list(itertools.product(*values))], np.uint8)
 
@@ -46,7 +46,7 @@ def colour(shades: list[tuple[int, int, int]], tolerance: int) -> ir.Color:
 @given(SHADES, st.integers(0, 60))
 def test_the_factored_expression_of_merged_boxes_is_the_interpreters_colour_test(shades: list[tuple[int, int, int]], tol: int) -> None:
     color = colour(shades, tol)
-    unmerged = [tuple((max(0, v - tol), min(255, v + tol)) for v in s) for s in shades]
+    unmerged = [shade_box(s, tol) for s in shades]
     boxes = shade_boxes(color.shades, color.tolerance)
     assert len(boxes) <= len(set(unmerged))
     frame = critical_frame(unmerged)
@@ -85,7 +85,7 @@ def test_every_stdlib_colour(name: str) -> None:
     program = check_text(f'program p "{name}"\nobserve rgb\nuse minigrid\nsubtask a "a" bonus 1 : area(pixels({name})) > 0\n', "p.car")
     color = program.colors[0]
     boxes = shade_boxes(color.shades, color.tolerance)
-    frame = critical_frame([tuple((max(0, int(v - color.tolerance)), min(255, int(v + color.tolerance))) for v in s) for s in color.shades])
+    frame = critical_frame([shade_box(s, color.tolerance) for s in color.shades])
     assert np.array_equal(evaluate(expression(boxes), frame), color_mask(frame, color))
 
 

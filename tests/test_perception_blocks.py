@@ -216,7 +216,6 @@ def test_span_tables_hold_a_checkerboard_of_every_object_colour(name: str, h: in
     assert_equivalent(name, [frames[-1], *frames, frames[0]], 5.0)
 
 
-
 # `objects`: blue walls, yellow and grey dots (and `all`, every pixel, which never changes); `many`:
 # red walls (an object colour with pixel statistics too), green and yellow dots.
 WALL_PICTURES = {

@@ -28,9 +28,13 @@ CHANNELS = "rgb"
 
 def shade_boxes(shades: Sequence[Sequence[float]], tolerance: float) -> list[Box]:
     """The boxes of a colour's shades, merged (``merge``)."""
-    tol = int(tolerance)
-    boxes = {tuple((max(0, int(v) - tol), min(CHANNEL_MAX, int(v) + tol)) for v in shade) for shade in shades}
-    return merge([(b[0], b[1], b[2]) for b in boxes])
+    return merge([shade_box(shade, tolerance) for shade in shades])
+
+
+def shade_box(shade: Sequence[float], tolerance: float) -> Box:
+    """The pixels within the tolerance of one shade: each channel's interval, clipped to 0..CHANNEL_MAX."""
+    r, g, b = ((max(0, int(v) - int(tolerance)), min(CHANNEL_MAX, int(v) + int(tolerance))) for v in shade)
+    return r, g, b
 
 
 def merge(boxes: list[Box]) -> list[Box]:

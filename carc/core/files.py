@@ -100,8 +100,7 @@ def atomic_output(path: str | os.PathLike[str]) -> Iterator[BinaryIO]:
     except OSError as err:
         raise OutputError(f"cannot write {target}: {_describe(err)}") from None
     try:
-        # a stop request waits for the file to be whole (numpy's zip writer, interrupted inside,
-        # raises its own error in place of the interrupt), then unwinds and removes it
+        # a stop request waits until the file is whole and in place (see the module's docstring)
         with stops_deferred():
             with os.fdopen(fd, "wb") as handle:
                 yield handle

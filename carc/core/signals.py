@@ -68,6 +68,8 @@ def _cancel_retry() -> None:
     signal.setitimer(signal.ITIMER_REAL, 0.0)
 
 
+# The two blocks below are classes, not contextlib generators: this module loads before anything
+# else, and contextlib is an import the command line does not pay before its handlers are in.
 class _StopsDeferred:
     def __enter__(self) -> None:
         global _deferring
