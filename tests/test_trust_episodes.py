@@ -280,6 +280,8 @@ def test_recording_streams_to_disk(tmp_path: Path) -> None:
 
 @pytest.mark.parametrize("env_id,policy,reason", [
     ("CartPole-v1", "expert", "no built-in expert for 'CartPole-v1'"),
+    ("PandaStack-v3", "expert", "no built-in expert for 'PandaStack-v3'"),
+    ("PandaReachJoints-v3", "expert", "no built-in expert for 'PandaReachJoints-v3'"),
     ("NoSuchEnv-v0", "random", "unknown environment 'NoSuchEnv-v0'"),
     ("MiniGrid-NoSuch-v0", "random", "unknown environment"),
     ("no_such_module:Thing-v0", "random", "environment 'no_such_module:Thing-v0'"),

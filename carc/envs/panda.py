@@ -34,8 +34,10 @@ import numpy as np
 import panda_gym  # noqa: F401  (registers the Panda*-v3 ids)
 from gymnasium.utils import RecordConstructorArgs
 from pybullet import GEOM_BOX, GEOM_CYLINDER, GEOM_SPHERE
+from pybullet import error as PybulletError
 
 from carc.envs.base import run_expert
+from carc.envs.registry import EnvError
 
 CAMERA: dict[str, Any] = {
     "render_target_position": np.array([0.0, 0.0, 0.0]),
@@ -96,7 +98,9 @@ class Markers(gym.Wrapper, RecordConstructorArgs):
         gym.Wrapper.__init__(self, env)
         sim = panda_task_env(env).sim
         body = sim._bodies_idx
-        sim.physics_client.changeVisualShape(body["target"], -1, rgbaColor=list(TARGET_RGBA))
+        for name in body:
+            if name.startswith("target"):  # Stack has two, target1 and target2
+                sim.physics_client.changeVisualShape(body[name], -1, rgbaColor=list(TARGET_RGBA))
         for link in FINGER_LINKS:
             sim.physics_client.changeVisualShape(body["panda"], link, rgbaColor=list(FINGER_RGBA))
 
@@ -105,10 +109,17 @@ class Markers(gym.Wrapper, RecordConstructorArgs):
         unwrapped = panda_task_env(self.env)
         sim = unwrapped.sim
         goal = unwrapped.task.get_goal()
-        if "object" in sim._bodies_idx and goal[2] <= marker_height(sim) + 1e-6:
+        if _one_target_position(unwrapped) and goal[2] <= marker_height(sim) + 1e-6:
             flat = np.array([goal[0], goal[1], MARKER_LIFT - marker_height(sim) / 2])
             sim.set_base_pose("target", flat, np.array([0.0, 0.0, 0.0, 1.0]))
         return obs, info
+
+
+def _one_target_position(unwrapped: Any) -> bool:
+    """Whether the task's goal is the position of its one object's one target (Push, Slide,
+    PickAndPlace; not Reach, which has no object, Stack's two targets or Flip's orientation)."""
+    bodies = unwrapped.sim._bodies_idx
+    return "object" in bodies and "target" in bodies and unwrapped.task.get_goal().shape == (3,)
 
 
 def marker_height(sim: Any) -> float:
@@ -123,9 +134,10 @@ def make_panda_env(env_id: str, render_size: int = 84, **kwargs: Any) -> gym.Env
     ``kwargs`` go to ``gym.make`` and may override the camera.
     """
     options = {**camera_for(env_id), **kwargs}
-    env = gym.make(
-        env_id, render_mode="rgb_array", render_width=render_size, render_height=render_size, **options
-    )
+    try:
+        env = gym.make(env_id, render_mode="rgb_array", render_width=render_size, render_height=render_size, **options)
+    except PybulletError as err:  # e.g. PandaFlip when panda-gym's wheel lacks its texture
+        raise EnvError(f"cannot make environment {env_id!r}: pybullet: {err}") from None
     return Markers(env)
 
 
@@ -200,9 +212,9 @@ class PandaExpert:
         unwrapped = panda_task_env(env)
         task = type(unwrapped.task).__name__
         if task not in ("Reach", "Push", "PickAndPlace", "Slide"):
-            raise ValueError(f"no scripted Panda expert for task {task!r}")
+            raise EnvError(f"no scripted Panda expert for task {task!r}")
         if unwrapped.robot.control_type != "ee":
-            raise ValueError("the Panda expert needs end-effector control, not a *Joints* env")
+            raise EnvError("the Panda expert needs end-effector control, not a *Joints* env")
         self.policy = getattr(self, "_" + {"PickAndPlace": "pick_and_place"}.get(task, task.lower()))
         self.has_fingers = not unwrapped.robot.block_gripper
         self.phase = "approach"

@@ -28,6 +28,8 @@ class HasTile(Protocol):
 
 MINIGRID_PREFIXES = ("MiniGrid-", "BabyAI-")
 PANDA_PREFIX = "Panda"
+# The Panda-Gym tasks carc's scripted expert plays (end-effector control; not Stack, Flip or *Joints*).
+PANDA_EXPERT_ID = re.compile(r"Panda(Reach|Push|Slide|PickAndPlace)(Dense)?-v\d+")
 
 
 def env_family(env_id: str) -> str:
@@ -46,8 +48,10 @@ def success_rule(env_id: str) -> str:
 
 
 def has_expert(env_id: str) -> bool:
-    """Whether carc has a built-in expert for the env's family."""
-    return env_family(env_id) in ("minigrid", "panda")
+    """Whether carc has a built-in expert for the env: every MiniGrid and BabyAI env, and the
+    Panda-Gym tasks of PANDA_EXPERT_ID."""
+    family = env_family(env_id)
+    return family == "minigrid" or (family == "panda" and PANDA_EXPERT_ID.fullmatch(env_id) is not None)
 
 
 def require_expert(env_id: str) -> None:
@@ -55,6 +59,8 @@ def require_expert(env_id: str) -> None:
     if not has_expert(env_id):
         check_env_id(env_id)
         try:
+            if env_family(env_id) == "panda":
+                import panda_gym  # noqa: F401  (registers the Panda*-v3 ids)
             gym.spec(env_id)
         except (gym.error.Error, ImportError) as err:
             raise EnvError(f"unknown environment {env_id!r}: {str(err).splitlines()[0] if str(err) else type(err).__name__}") from None
@@ -62,7 +68,8 @@ def require_expert(env_id: str) -> None:
 
 
 def _no_expert(env_id: str) -> EnvError:
-    return EnvError(f"no built-in expert for {env_id!r}: experts exist for MiniGrid-*, BabyAI-* and Panda* envs "
+    return EnvError(f"no built-in expert for {env_id!r}: experts exist for MiniGrid-*, BabyAI-* and "
+                    f"Panda{{Reach,Push,Slide,PickAndPlace}}[Dense]-v3 envs "
                     f"(record expert episodes another way and pass them with --expert)")
 
 
@@ -119,7 +126,7 @@ def make_expert(env: gym.Env) -> Expert:
         from carc.envs.minigrid import MiniGridExpert
 
         return MiniGridExpert(env)
-    if family == "panda":
+    if has_expert(env_id):
         from carc.envs.panda import PandaExpert
 
         return PandaExpert(env)

@@ -225,6 +225,18 @@ def _too_few(config: VerifyConfig, expert: int, random: int) -> list[str]:
     return failures
 
 
+def _no_demonstrations(config: VerifyConfig, failed: int) -> str:
+    """Why no expert episode is usable: when the env calls every one a failure, the expert (not the
+    program) is what failed, and the report says so rather than blaming the program's sub-tasks."""
+    if not failed:
+        return "no successful expert episodes to verify on"
+    if config.expert_dir is not None:
+        return f"no successful expert episodes to verify on: the env calls all {failed} episodes in {config.expert_dir} failures"
+    return (f"no successful expert episodes to verify on: carc's built-in expert failed all {failed} episodes of "
+            f"{config.env_id} (it plays MiniGrid's go-to-goal, key, door and pick-up tasks and Panda's Reach, Push, "
+            f"Slide and PickAndPlace; record expert episodes another way and pass them with --expert)")
+
+
 def verify(program: ir.Program, program_name: str, config: VerifyConfig, kernel: Any | None = None,
            episodes: tuple[list[PackedEpisode], list[PackedEpisode]] | None = None) -> VerifyReport:
     """Score expert and random episodes, check agreement and properties; the report says why it fails.
@@ -257,8 +269,8 @@ def verify(program: ir.Program, program_name: str, config: VerifyConfig, kernel:
 
     failures = []
     if not expert_eps:
-        failures.append("no successful expert episodes to verify on")
-    if expert_rate < config.expert_threshold:
+        failures.append(_no_demonstrations(config, failed_demos))
+    elif expert_rate < config.expert_threshold:
         missed = [row.name for row in rows if row.expert_rate < config.expert_threshold]
         failures.append(f"expert play completes the task in only {expert_rate:.0%} of episodes (need {config.expert_threshold:.0%}); "
                         f"sub-tasks short of it: {', '.join(missed) or 'none (order or grouping)'}")
