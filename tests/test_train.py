@@ -227,12 +227,31 @@ def test_compare_cli_writes_plot_csv_and_table(tmp_path: Path, capsys: pytest.Ca
     assert "| env | env reward | 1 |" in out and "| both | env + carc reward | 1 |" in out
 
 
+TINY_FLAGS = ["--seeds", "1", "--workers", "1", "--n-envs", "2", "--n-steps", "64", "--batch-size", "64", "--eval-episodes", "2"]
+
+
+@pytest.mark.parametrize(("env_id", "eval_every", "said", "final"), [
+    (ENV, "128", "final eval success ", float),
+    (ENV, "100000", "no eval ran (the budget is below --eval-every)", type(None)),
+    ("CartPole-v1", "128", "the env reports no success (eval returns: eval.csv)", type(None)),
+])
+def test_train_says_what_its_last_eval_measured(env_id: str, eval_every: str, said: str, final: type, tmp_path: Path,
+                                                capsys: pytest.CaptureFixture[str]) -> None:
+    # An env with no success carc knows of, or a run with no eval, is not reported as success 0.
+    code = main(["train", DOORKEY, "--env", env_id, "--steps", "128", "--eval-every", eval_every, *TINY_FLAGS, "--out", str(tmp_path)])
+    assert code == 0
+    assert f": {said}" in capsys.readouterr().out
+    (run,) = tmp_path.iterdir()
+    assert isinstance(json.loads((run / "run.json").read_text())["final_eval_success"], final)
+
+
 @pytest.mark.parametrize(("argv", "message"), [
     (["train", DOORKEY, "--env", ENV, "--steps", "100", "--lr", "-1"], "ppo.learning_rate: -1.0 is not a positive number"),
     (["train", DOORKEY, "--env", ENV, "--steps", "100", "--batch-size", "7"], "ppo.batch_size: 7 is not a divisor"),
     (["compare", DOORKEY, "--env", ENV, "--steps", "100", "--out", "x", "--modes", "env,add"], "conditions are a comma-separated list"),
     (["train", "missing.car", "--env", ENV, "--steps", "100"], "missing.car"),
     (["train", DOORKEY, "--env", "CartPole-v1", "--steps", "100", "--policy", "cnn"], "policy: 'cnn' is for MiniGrid"),
+    (["compare", DOORKEY, "--env", "CartPole-v1", "--steps", "100", "--out", "x"], "compare plots the env's own success"),
 ])
 def test_cli_refuses_bad_input_with_exit_2(argv: list[str], message: str, capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
     with pytest.raises(SystemExit) as exit_info:

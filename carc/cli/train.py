@@ -17,10 +17,13 @@ import json
 import sys
 from dataclasses import replace
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from carc.cli.common import Subparsers, UsageError, add_command, emit_json, positive
 from carc.train.config import MODE_TITLES, MODES, POLICIES, ConfigError, PPOConfig, TrainConfig
+
+if TYPE_CHECKING:
+    from carc.train.runner import RunResult
 
 DEFAULT_WORKERS = 2
 
@@ -85,13 +88,28 @@ def cmd_train(args: argparse.Namespace) -> int:
         emit_json({"ok": True, "runs": [r.to_json() for r in results]})
         return 0
     for r in results:
-        print(f"{r.name}: final eval success {r.final_success:.2f}, {r.steps:,} env steps in {r.wall_s:.0f} s ({r.steps_per_s:,.0f} steps/s) -> {r.run_dir}")
+        print(f"{r.name}: {_outcome(r, args.env)}, {r.steps:,} env steps in {r.wall_s:.0f} s ({r.steps_per_s:,.0f} steps/s) -> {r.run_dir}")
     return 0
 
 
+def _outcome(result: RunResult, env_id: str) -> str:
+    """The run's last eval in words: its success rate, or why there is none to give."""
+    from carc.envs.registry import success_rule
+
+    if success_rule(env_id) == "unknown":
+        return "the env reports no success (eval returns: eval.csv)"
+    if not result.eval_success:
+        return "no eval ran (the budget is below --eval-every)"
+    return f"final eval success {result.final_success:.2f}"
+
+
 def cmd_compare(args: argparse.Namespace) -> int:
+    from carc.envs.registry import success_rule
     from carc.train.curves import write_comparison
 
+    if success_rule(args.env) == "unknown":
+        raise UsageError(f"compare plots the env's own success, which carc reads from MiniGrid and Panda-Gym envs only, "
+                         f"not {args.env!r}: train each condition with carc train --mode and read the returns in eval.csv")
     try:
         results = _run(args, args.modes, Path(args.out) / "runs")
     except TrainFailed as err:

@@ -43,7 +43,7 @@ class RunResult:
     wall_s: float
     steps_per_s: float
     eval_steps: tuple[int, ...]
-    eval_success: tuple[float, ...]
+    eval_success: tuple[float, ...]  # empty when the env reports no success (success_rule "unknown")
     train_steps: tuple[int, ...]
     train_success: tuple[float, ...]
 
@@ -178,16 +178,20 @@ def _result(config: TrainConfig, run_dir: Path, wall: float, steps: int, curve: 
 
 
 def _write_outputs(config: TrainConfig, run_dir: Path, result: RunResult, curve: Any, evaluator: Any, started_at: float) -> None:
+    # an env with no success carc knows of (CartPole) has none per eval: its column is left empty
+    success: Sequence[float | str] = result.eval_success if result.eval_success else ("",) * len(result.eval_steps)
     write_csv_atomic(run_dir / "eval.csv", ["steps", "success_rate", "mean_return"], [
-        (t, s, sum(r) / len(r)) for t, s, r in zip(result.eval_steps, result.eval_success, evaluator.evaluations_results, strict=True)
+        (t, s, sum(r) / len(r)) for t, s, r in zip(result.eval_steps, success, evaluator.evaluations_results, strict=True)
     ])
     keys = sorted({k for row in curve.rows for k in row}, key=lambda k: (k != "steps", k != "episodes", k))
     write_csv_atomic(run_dir / "train_curve.csv", keys, [[row.get(k, "") for k in keys] for row in curve.rows])
     meta = {
         "name": result.name, "config": config.to_json(), **program_fingerprint(config.program), "carc_version": __version__,
         "started_utc": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(started_at)), "wall_s": result.wall_s,
-        "env_steps": result.steps, "env_steps_per_s": result.steps_per_s, "final_eval_success": result.final_success,
-        "success_rule": success_rule(config.env_id),  # "unknown": the env gives no success carc knows of (success reads 0)
+        "env_steps": result.steps, "env_steps_per_s": result.steps_per_s,
+        # null when no eval ran, or when the env gives no success carc knows of (success_rule "unknown")
+        "final_eval_success": result.final_success if result.eval_success and success_rule(config.env_id) != "unknown" else None,
+        "success_rule": success_rule(config.env_id),
         "final_train_complete_without_success": curve.rows[-1].get("complete_without_success") if curve.rows else None,
         "library_versions": _versions(),
     }
