@@ -127,6 +127,16 @@ def test_bench_json() -> None:
 
 
 @pytest.mark.slow
+def test_bench_on_an_env_without_an_expert_times_all_but_verify(tmp_path: Path) -> None:
+    program = tmp_path / "p.car"
+    program.write_text('program p "d"\nobserve rgb\nsubtask s "s" bonus 1 : true\n')
+    result = carc("bench", str(program), "--env", "CartPole-v1", "--json", "--repeat", "1")
+    assert result.returncode == 0, result.stderr
+    report = json.loads(result.stdout)
+    assert report["verify_cached_s"] is None and report["env_steps_per_s_wrapped"] > 0 and report["compile_cold_s"] > 0
+
+
+@pytest.mark.slow
 def test_demo_runs_end_to_end() -> None:
     result = carc("demo", "--episodes", "5")
     assert result.returncode == 0 and "verified" in result.stdout

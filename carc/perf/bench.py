@@ -29,7 +29,8 @@ when given, else seeded random frames of 84x84. ``env_id`` also adds ``carc.perf
 steps/s symbolic (no render), plain and wrapped (render + kernel), their ratios, and for MiniGrid the
 render times of MiniGrid's ``get_frame`` and carc's ``render_full_frame`` (``render_us_*``), and
 ``verify_cached_s``: ``carc verify`` with its default episodes in a fresh process, trajectories and
-kernel cached (median of three after one run that fills the caches).
+kernel cached (median of three after one run that fills the caches; null for an env with no built-in
+expert, which verification needs).
 """
 
 from __future__ import annotations
@@ -400,11 +401,12 @@ def run_bench(program_path: str, frames: list[np.ndarray] | None = None, repeat:
         "audit_s": audit["audit_s"],
     }
     if env_id is not None:
+        from carc.envs.registry import has_expert
         from carc.perf.envbench import run_env_bench
 
         result.update(run_env_bench(program_path, env_id))
-        if compile:
-            result.update(verify_times(program_path, env_id))
+        if compile:  # verification needs expert play: an env with no built-in expert is not timed
+            result.update(verify_times(program_path, env_id) if has_expert(env_id) else {"verify_cached_s": None})
     return result
 
 
@@ -450,6 +452,8 @@ def format_bench(result: dict[str, Any]) -> str:
         lines.append(f"    step_batch: {result['batch_frames_per_s']:.0f} frames/s over {result['batch_size']} frames")
         if result.get("verify_cached_s") is not None:
             lines.append(f"verify (20 expert, 100 random episodes, properties on), trajectories cached: {result['verify_cached_s']:.2f} s")
+        elif "verify_cached_s" in result:
+            lines.append(f"verify: not timed (carc has no built-in expert for {result['env_id']})")
     return "\n".join(lines)
 
 
