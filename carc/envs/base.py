@@ -47,6 +47,10 @@ def is_rgb_frame(value: Any) -> bool:
     )
 
 
+class EnvError(ValueError):
+    """An environment carc cannot make or use as asked (unknown id, no expert, no RGB frame)."""
+
+
 class FrameError(ValueError):
     """The env cannot give the frame a reward program reads."""
 

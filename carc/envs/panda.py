@@ -36,8 +36,7 @@ from gymnasium.utils import RecordConstructorArgs
 from pybullet import GEOM_BOX, GEOM_CYLINDER, GEOM_SPHERE
 from pybullet import error as PybulletError
 
-from carc.envs.base import run_expert
-from carc.envs.registry import EnvError
+from carc.envs.base import EnvError, run_expert
 
 CAMERA: dict[str, Any] = {
     "render_target_position": np.array([0.0, 0.0, 0.0]),

@@ -13,13 +13,10 @@ from typing import Any, Protocol
 
 import gymnasium as gym
 
+from carc.envs.base import EnvError as EnvError  # raised here; defined in base, which panda imports too
 from carc.envs.base import Expert
 
 ENV_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.:/-]{0,199}")
-
-
-class EnvError(ValueError):
-    """An environment carc cannot make or use as asked (unknown id, no expert, no RGB frame)."""
 
 
 class HasTile(Protocol):
