@@ -21,13 +21,17 @@ from pathlib import Path
 import pytest
 
 from carc.backend.cache import (
+    CHECKED_SUFFIX,
     KEY_FILE,
     NUMBA_DIR,
+    SIGNATURE_SUFFIX,
     CacheError,
     cache_key,
     cache_root,
     purge_unsigned,
+    record_checked,
     sign_numba_files,
+    was_checked,
 )
 
 REPO = Path(__file__).resolve().parent.parent
@@ -276,6 +280,52 @@ def test_a_foreign_key_invalidates_every_digest(tmp_path: Path) -> None:
     new = cache_key(root)
     assert new != key and stat.S_IMODE((root / KEY_FILE).stat().st_mode) == 0o600
     assert purge_unsigned(root, "k_1", new) == ["k_1.f-1.py311.nbi"]
+
+
+def test_a_signed_file_changed_after_a_load_is_not_resigned(tmp_path: Path) -> None:
+    # A load keeps the digests it verified for files still as they were (same inode, size and
+    # mtime) and writes no table when nothing changed; a file changed since is read and digested
+    # afresh, never given the old digest's trust under new content.
+    from carc.backend.cache import _purge
+
+    root = cache_root(tmp_path / "cache")
+    key = cache_key(root)
+    numba = root / NUMBA_DIR
+    numba.mkdir(mode=0o700, exist_ok=True)
+    kept, rewritten = numba / "k_1.f-1.py311.nbi", numba / "k_1.f-1.py311.1.nbc"
+    kept.write_bytes(b"index")
+    rewritten.write_bytes(b"data")
+    sign_numba_files(root, "k_1", key)
+    table = root / f"k_1{SIGNATURE_SUFFIX}"
+    signed_at = table.stat().st_mtime_ns
+    removed, verified = _purge(root, "k_1", key)
+    assert removed == [] and sorted(verified) == [rewritten.name, kept.name]
+    sign_numba_files(root, "k_1", key, verified)
+    assert table.stat().st_mtime_ns == signed_at  # nothing changed: not written again
+    rewritten.write_bytes(b"numba saved this anew")  # what numba does when it compiles a function again
+    sign_numba_files(root, "k_1", key, verified)
+    assert purge_unsigned(root, "k_1", key) == [] and rewritten.exists()  # the new content is what is signed
+
+
+def test_a_check_record_holds_only_for_its_source_checker_and_key(tmp_path: Path) -> None:
+    root = cache_root(tmp_path / "cache")
+    record_checked(root, "k_1", "checker v1", "source text")
+    assert was_checked(root, "k_1", "checker v1", "source text")
+    assert not was_checked(root, "k_1", "checker v1", "source text, changed")
+    assert not was_checked(root, "k_1", "checker v2", "source text")
+    assert not was_checked(root, "k_2", "checker v1", "source text")
+    other = cache_root(tmp_path / "other")  # another directory, another key: a copied record means nothing
+    shutil.copy(root / f"k_1{CHECKED_SUFFIX}", other / f"k_1{CHECKED_SUFFIX}")
+    assert not was_checked(other, "k_1", "checker v1", "source text")
+
+
+def test_a_forged_check_record_is_ignored_and_replaced(cache: Path) -> None:
+    record = cache / f"{_stem(cache)}{CHECKED_SUFFIX}"
+    genuine = record.read_bytes()
+    record.write_bytes(b"0" * len(genuine))
+    done = _compile(cache)
+    assert done.returncode == 0, done.stderr
+    assert record.read_bytes() == genuine  # the check ran again and recorded itself
 
 
 def test_numba_cache_dir_cannot_redirect_the_kernel_cache(cache: Path, tmp_path: Path) -> None:

@@ -9,7 +9,10 @@ directory, and checks each before anything in it can run:
   ``<cache>/numba/`` (a locator of carc's own), and before a module is imported every numba file of
   it must carry a keyed digest (HMAC-SHA256) that carc wrote after numba last saved it, in
   ``<stem>.sig``; a file without a matching digest is deleted, so numba compiles afresh;
-* the key itself, ``.carc-key``: 32 random bytes, a regular file owned by the user, mode 0600.
+* the key itself, ``.carc-key``: 32 random bytes, a regular file owned by the user, mode 0600;
+* ``<stem>.checked``: a keyed digest of a generated source and of the checker that passed it
+  (carc.backend.srccheck), so that a warm load need not walk the source again: a record that does not
+  match is ignored and the check runs.
 
 Every directory and file carc loads from must be owned by the current user and not writable by
 group or others (a file that is, is deleted and rebuilt; a directory that is, is a ``CacheError``).
@@ -39,6 +42,7 @@ KEY_FILE = ".carc-key"
 KEY_BYTES = 32
 NUMBA_DIR = "numba"
 SIGNATURE_SUFFIX = ".sig"
+CHECKED_SUFFIX = ".checked"
 MAX_CACHE_FILE_BYTES = 256 << 20
 _TRUSTED_SOURCES: dict[str, str] = {}  # absolute path of a verified module -> its numba directory
 
@@ -111,6 +115,12 @@ def cache_root(cache_dir: Path | str | None = None) -> Path:
 
 def _read_owned(path: Path, limit: int = MAX_CACHE_FILE_BYTES) -> bytes | None:
     """The bytes of a regular file owned by the user and writable by no one else, else None."""
+    read = _read_owned_file(path, limit)
+    return None if read is None else read[0]
+
+
+def _read_owned_file(path: Path, limit: int = MAX_CACHE_FILE_BYTES) -> tuple[bytes, tuple[int, int, int]] | None:
+    """``_read_owned``'s bytes, and the file's identity when they were read: (inode, size, mtime ns)."""
     try:
         fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | getattr(os, "O_CLOEXEC", 0))
     except OSError:
@@ -126,11 +136,15 @@ def _read_owned(path: Path, limit: int = MAX_CACHE_FILE_BYTES) -> bytes | None:
                 break
             chunks.append(chunk)
             size += len(chunk)
-        return b"".join(chunks) if size <= limit else None
+        return (b"".join(chunks), _identity(info)) if size <= limit else None
     except OSError:
         return None
     finally:
         os.close(fd)
+
+
+def _identity(info: os.stat_result) -> tuple[int, int, int]:
+    return info.st_ino, info.st_size, info.st_mtime_ns
 
 
 def write_private(path: Path, data: bytes) -> None:
@@ -200,22 +214,37 @@ def numba_directory(root: Path) -> Path:
     return cache_subdirectory(root, NUMBA_DIR)
 
 
+# The numba files of a stem whose digests matched: name -> (the file's identity when read, digest).
+Verified = dict[str, tuple[tuple[int, int, int], str]]
+
+
 def purge_unsigned(root: Path, stem: str, key: bytes) -> list[str]:
     """Delete every numba file of ``stem`` whose digest does not match; returns the names deleted."""
+    return _purge(root, stem, key)[0]
+
+
+def _purge(root: Path, stem: str, key: bytes) -> tuple[list[str], Verified]:
+    """``purge_unsigned``, and the files it kept with their digests."""
     signed = _signatures(root, stem)
-    removed = []
+    removed, kept = [], {}
     for path in _numba_files(numba_directory(root), stem):
-        data = _read_owned(path)
+        read = _read_owned_file(path)
         expected = signed.get(path.name)
-        if data is None or expected is None or not hmac.compare_digest(expected, _digest(key, path.name, data)):
+        digest = _digest(key, path.name, read[0]) if read is not None else ""
+        if read is None or expected is None or not hmac.compare_digest(expected, digest):
             with contextlib.suppress(FileNotFoundError):
                 path.unlink()
             removed.append(path.name)
-    return removed
+        else:
+            kept[path.name] = read[1], digest
+    return removed, kept
 
 
-def sign_numba_files(root: Path, stem: str, key: bytes) -> int:
-    """Record the digest of every numba file of ``stem`` (after numba saved them); returns how many."""
+def sign_numba_files(root: Path, stem: str, key: bytes, verified: Verified | None = None) -> int:
+    """Record the digest of every numba file of ``stem`` (after numba saved them); returns how many.
+    A file still as it was when ``_purge`` verified it keeps that digest unread, and a table that did
+    not change is not written again (a warm load reads and writes nothing here)."""
+    verified = verified or {}
     files = {}
     for path in _numba_files(numba_directory(root), stem):
         if path.name.endswith((".nbi", ".nbc")):
@@ -223,11 +252,33 @@ def sign_numba_files(root: Path, stem: str, key: bytes) -> int:
                 info = os.lstat(path)
                 if stat.S_ISREG(info.st_mode) and info.st_uid == _uid() and info.st_mode & 0o022:
                     os.chmod(path, stat.S_IMODE(info.st_mode) & ~0o022)
+                elif path.name in verified and verified[path.name][0] == _identity(info):
+                    files[path.name] = verified[path.name][1]
+                    continue
             data = _read_owned(path)
             if data is not None:
                 files[path.name] = _digest(key, path.name, data)
-    write_private(root / f"{stem}{SIGNATURE_SUFFIX}", json.dumps({"files": files}, sort_keys=True).encode("ascii"))
+    if files != _signatures(root, stem) or not (root / f"{stem}{SIGNATURE_SUFFIX}").is_file():
+        write_private(root / f"{stem}{SIGNATURE_SUFFIX}", json.dumps({"files": files}, sort_keys=True).encode("ascii"))
     return len(files)
+
+
+# ---- checks done once -----------------------------------------------------------------------------
+
+
+def was_checked(root: Path, stem: str, checker: str, source: str) -> bool:
+    """Whether ``checker`` passed ``source`` before, by the keyed record ``record_checked`` left
+    (``<stem>.checked``): only carc, which holds the key, can have written it."""
+    raw = _read_owned(root / f"{stem}{CHECKED_SUFFIX}", 256)
+    expected = _digest(cache_key(root), checker, source.encode("ascii")).encode("ascii")
+    return raw is not None and hmac.compare_digest(raw, expected)
+
+
+def record_checked(root: Path, stem: str, checker: str, source: str) -> None:
+    """Record that ``checker`` passed ``source`` (a record that cannot be written is not kept: the
+    check then runs again next time)."""
+    with contextlib.suppress(OSError):
+        write_private(root / f"{stem}{CHECKED_SUFFIX}", _digest(cache_key(root), checker, source.encode("ascii")).encode("ascii"))
 
 
 # ---- loading a verified module ------------------------------------------------------------------
@@ -309,7 +360,7 @@ def import_verified(root: Path, stem: str, source: str, module_name: str) -> tup
     try:
         if _read_owned(path) != data:
             write_private(path, data)
-        purge_unsigned(root, stem, key)
+        verified = _purge(root, stem, key)[1]
     except OSError as err:
         raise CacheError(f"cannot write the kernel cache in {root}: {err.strerror or err}") from None
     _install_locator()
@@ -327,7 +378,7 @@ def import_verified(root: Path, stem: str, source: str, module_name: str) -> tup
         sys.modules.pop(module_name, None)
         raise
     try:
-        sign_numba_files(root, stem, key)
+        sign_numba_files(root, stem, key, verified)
     except OSError as err:
         raise CacheError(f"cannot write the signatures of the kernel cache in {root}: {err.strerror or err}") from None
     return path, module

@@ -40,7 +40,7 @@ import numpy as np
 
 from carc import __version__, ir
 from carc.backend import header
-from carc.backend.cache import ENV_CACHE_DIR, CacheError, cache_root, configured_directory, import_verified
+from carc.backend.cache import ENV_CACHE_DIR, CacheError, cache_root, configured_directory, import_verified, record_checked, was_checked
 from carc.backend.codegen import CODEGEN_VERSION, IDENTIFIER, generate
 from carc.backend.srccheck import check_generated_source
 from carc.backend.template import LIBRARY_ENTRIES, library_module_source
@@ -158,11 +158,21 @@ class Kernel:
 def compile_program(program: ir.Program, cache_dir: Path | None = None) -> Kernel:
     """Generate, audit, write (if new), import and link the kernel of a checked program."""
     source = generate(program, standalone=False)
-    check_generated_source(source, provided=LIBRARY_ENTRIES)
     digest = program_hash(program)
     root = cache_root(cache_dir)
+    stem = f"k_{digest[:16]}"
+    if not was_checked(root, stem, _checker(), source):  # checked once per source and checker, then recorded
+        check_generated_source(source, provided=LIBRARY_ENTRIES)
+        record_checked(root, stem, _checker(), source)
     library = load_library(root)
-    return Kernel(program, digest, *_load(root, f"k_{digest[:16]}", source, f"carc_kernel_{digest[:16]}", library))
+    return Kernel(program, digest, *_load(root, stem, source, f"carc_kernel_{digest[:16]}", library))
+
+
+@cache
+def _checker() -> str:
+    """What passes a program's source: carc.backend.srccheck's text, hashed, with the entries the library provides."""
+    text = (Path(__file__).parent / "srccheck.py").read_bytes()
+    return f"srccheck {hashlib.sha256(text).hexdigest()} {' '.join(LIBRARY_ENTRIES)}"
 
 
 @cache
