@@ -126,6 +126,13 @@ def test_bench_json() -> None:
             assert key in entry
 
 
+def test_bench_refuses_an_unknown_env_before_timing_anything() -> None:
+    result = carc("bench", "examples/minigrid/doorkey.car", "--env", "MiniGrid-Nope-v0")
+    assert result.returncode == 2 and result.stdout == ""
+    assert result.stderr.strip().splitlines() == ["carc: error: unknown environment 'MiniGrid-Nope-v0': Environment `MiniGrid-Nope` "
+                                                  "doesn't exist. Did you mean: `MiniGrid-Unlock`?"]
+
+
 @pytest.mark.slow
 def test_bench_on_an_env_without_an_expert_times_all_but_verify(tmp_path: Path) -> None:
     program = tmp_path / "p.car"

@@ -12,6 +12,10 @@ def cmd_bench(args: argparse.Namespace) -> int:
     from carc.perf.bench import format_bench, run_bench
 
     check_text(read_program(args.program), args.program)
+    if args.env is not None:  # refused before the minutes of timing, not after
+        from carc.envs.registry import require_registered
+
+        require_registered(args.env)
     result = run_bench(args.program, env_id=args.env, repeat=args.repeat)
     if args.json:
         emit_json(result)

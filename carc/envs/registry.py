@@ -54,14 +54,22 @@ def has_expert(env_id: str) -> bool:
 def require_expert(env_id: str) -> None:
     """An EnvError unless carc has a built-in expert for ``env_id`` (saying so when the id is unknown)."""
     if not has_expert(env_id):
-        check_env_id(env_id)
-        try:
-            if env_family(env_id) == "panda":
-                import panda_gym  # noqa: F401  (registers the Panda*-v3 ids)
-            gym.spec(env_id)
-        except (gym.error.Error, ImportError) as err:
-            raise EnvError(f"unknown environment {env_id!r}: {str(err).splitlines()[0] if str(err) else type(err).__name__}") from None
+        require_registered(env_id)
         raise _no_expert(env_id)
+
+
+def require_registered(env_id: str) -> None:
+    """An EnvError unless ``env_id`` is an id Gymnasium knows (MiniGrid's and Panda-Gym's registered
+    first), without making the env."""
+    check_env_id(env_id)
+    try:
+        if env_family(env_id) == "minigrid":
+            import minigrid  # noqa: F401  (registers the MiniGrid and BabyAI ids)
+        if env_family(env_id) == "panda":
+            import panda_gym  # noqa: F401  (registers the Panda*-v3 ids)
+        gym.spec(env_id)
+    except (gym.error.Error, ImportError) as err:
+        raise EnvError(f"unknown environment {env_id!r}: {str(err).splitlines()[0] if str(err) else type(err).__name__}") from None
 
 
 def _no_expert(env_id: str) -> EnvError:
