@@ -129,8 +129,8 @@ def test_bench_json() -> None:
 def test_bench_refuses_an_unknown_env_before_timing_anything() -> None:
     result = carc("bench", "examples/minigrid/doorkey.car", "--env", "MiniGrid-Nope-v0")
     assert result.returncode == 2 and result.stdout == ""
-    assert result.stderr.strip().splitlines() == ["carc: error: unknown environment 'MiniGrid-Nope-v0': Environment `MiniGrid-Nope` "
-                                                  "doesn't exist. Did you mean: `MiniGrid-Unlock`?"]
+    (line,) = result.stderr.strip().splitlines()
+    assert line.startswith("carc: error: unknown environment 'MiniGrid-Nope-v0': Environment `MiniGrid-Nope` doesn't exist.")
 
 
 @pytest.mark.slow
