@@ -75,7 +75,7 @@ def require_registered(env_id: str) -> None:
 def _no_expert(env_id: str) -> EnvError:
     return EnvError(f"no built-in expert for {env_id!r}: experts exist for MiniGrid-*, BabyAI-* and "
                     f"Panda{{Reach,Push,Slide,PickAndPlace}}[Dense]-v3 envs "
-                    f"(record expert episodes another way and pass them with --expert)")
+                    f"(carc verify --expert DIR takes expert episodes recorded another way)")
 
 
 def check_env_id(env_id: object) -> str:
