@@ -245,6 +245,13 @@ def test_train_says_what_its_last_eval_measured(env_id: str, eval_every: str, sa
     assert isinstance(json.loads((run / "run.json").read_text())["final_eval_success"], final)
 
 
+def test_ray_addresses_the_parser_takes() -> None:
+    from carc.cli.train import ray_address
+
+    for good in ("local", "auto", "10.0.0.5:6379", "head-node.example:6379", "ray://head:10001", "[::1]:6379"):
+        assert ray_address(good) == good
+
+
 @pytest.mark.parametrize(("argv", "message"), [
     (["train", DOORKEY, "--env", ENV, "--steps", "100", "--lr", "-1"], "ppo.learning_rate: -1.0 is not a positive number"),
     (["train", DOORKEY, "--env", ENV, "--steps", "100", "--batch-size", "7"], "ppo.batch_size: 7 is not a divisor"),
@@ -252,6 +259,8 @@ def test_train_says_what_its_last_eval_measured(env_id: str, eval_every: str, sa
     (["train", "missing.car", "--env", ENV, "--steps", "100"], "missing.car"),
     (["train", DOORKEY, "--env", "CartPole-v1", "--steps", "100", "--policy", "cnn"], "policy: 'cnn' is for MiniGrid"),
     (["compare", DOORKEY, "--env", "CartPole-v1", "--steps", "100", "--out", "x"], "compare plots the env's own success"),
+    *((["train", DOORKEY, "--env", ENV, "--steps", "100", "--ray", bad], "argument --ray: expected 'local', 'auto' or HOST:PORT")
+      for bad in ("0.5", "", "abc", "../../etc/passwd", "host:0", "host:65536", "ray://", "[::1]")),
 ])
 def test_cli_refuses_bad_input_with_exit_2(argv: list[str], message: str, capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
     with pytest.raises(SystemExit) as exit_info:

@@ -14,6 +14,7 @@ from __future__ import annotations
 import argparse
 import importlib.util
 import json
+import re
 import sys
 from dataclasses import replace
 from pathlib import Path
@@ -26,6 +27,16 @@ if TYPE_CHECKING:
     from carc.train.runner import RunResult
 
 DEFAULT_WORKERS = 2
+# What --ray takes: "local", "auto", or a cluster's HOST:PORT (ray://HOST:PORT for Ray Client).
+RAY_ADDRESS = re.compile(r"(ray://)?(\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9]([A-Za-z0-9.-]{0,252}[A-Za-z0-9])?):([0-9]{1,5})")
+
+
+def ray_address(text: str) -> str:
+    """An address ``ray.init`` can take (else the parser's one-line error, never Ray's traceback)."""
+    found = RAY_ADDRESS.fullmatch(text)
+    if text in ("local", "auto") or (found is not None and 1 <= int(found.group(4)) <= 65535):
+        return text
+    raise argparse.ArgumentTypeError(f"expected 'local', 'auto' or HOST:PORT, not {text!r}")
 
 
 def _modes(text: str) -> tuple[str, ...]:
@@ -137,7 +148,7 @@ def _common(p: argparse.ArgumentParser, out_default: str | None) -> None:
     p.add_argument("--seed", type=int, default=0, metavar="SEED", help="first seed (default 0)")
     p.add_argument("--out", default=out_default, required=out_default is None, metavar="DIR", help="folder for the runs")
     p.add_argument("--workers", type=positive, default=DEFAULT_WORKERS, metavar="W", help="runs at once (local processes or Ray CPUs)")
-    p.add_argument("--ray", default=None, metavar="ADDR", help="run on Ray: 'local' starts a local instance; 'auto' or HOST:PORT joins a cluster")
+    p.add_argument("--ray", type=ray_address, default=None, metavar="ADDR", help="run on Ray: 'local' starts a local instance; 'auto' or HOST:PORT joins a cluster")
     p.add_argument("--policy", choices=POLICIES, default="mlp", help="MiniGrid policy network on the symbolic view (default mlp)")
     defaults = PPOConfig()
     p.add_argument("--n-envs", type=positive, default=defaults.n_envs, help="PPO: envs per run")
