@@ -183,6 +183,19 @@ def test_two_seeds_on_local_worker_processes(tmp_path: Path) -> None:
     assert [r.seed for r in results] == [0, 1] and all(Path(r.run_dir, "run.json").is_file() for r in results)
 
 
+def test_a_ray_address_where_nothing_listens_is_refused_at_once(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    # Ray itself would retry such an address for minutes, printing warnings.
+    import socket
+
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]  # free once closed: nothing listens there
+    with pytest.raises(SystemExit) as exit_info:
+        main(["train", DOORKEY, "--env", ENV, "--steps", "64", "--ray", f"127.0.0.1:{port}", "--out", str(tmp_path)])
+    assert exit_info.value.code == 2
+    assert f"--ray 127.0.0.1:{port}: no Ray cluster answers there" in capsys.readouterr().err
+
+
 @pytest.mark.slow  # about 100 s on the 2 shared cores: Ray's start (10 s) and its workers' torch imports dominate
 def test_two_seeds_on_a_local_ray_instance(tmp_path: Path) -> None:
     configs = [tiny(tmp_path, seed=s) for s in (0, 1)]

@@ -73,7 +73,7 @@ def _check_inputs(configs: list[TrainConfig]) -> None:
 
 
 def _run(args: argparse.Namespace, modes: tuple[str, ...], runs_out: Path) -> list[Any]:
-    from carc.train.sweep import SweepError, run_sweep
+    from carc.train.sweep import RayUnreachable, SweepError, run_sweep
 
     configs = _configs(args, modes, runs_out)
     if args.ray is not None and importlib.util.find_spec("ray") is None:
@@ -81,6 +81,8 @@ def _run(args: argparse.Namespace, modes: tuple[str, ...], runs_out: Path) -> li
     _check_inputs(configs)
     try:
         return run_sweep(configs, workers=args.workers, ray_address=args.ray, progress=None if args.json else sys.stderr)
+    except RayUnreachable as err:  # the address asked for, not a run, is wrong
+        raise UsageError(str(err)) from None
     except SweepError as err:
         raise TrainFailed(str(err)) from None
 

@@ -16,6 +16,7 @@ from __future__ import annotations
 import json
 import multiprocessing
 import os
+import socket
 import sys
 import time
 from collections.abc import Callable, Sequence
@@ -31,10 +32,16 @@ from carc.train.runner import RunResult, train_one
 
 POLL_S = 2.0
 LOCAL_RAY = "local"
+AUTO_RAY = "auto"
+CONNECT_TIMEOUT_S = 5.0
 
 
 class SweepError(RuntimeError):
     """A run failed in a worker: the message names the run and the worker's error."""
+
+
+class RayUnreachable(SweepError):
+    """No Ray cluster answers at the address asked for."""
 
 
 def run_sweep(configs: Sequence[TrainConfig], workers: int = 2, ray_address: str | None = None, progress: TextIO | None = None) -> list[RunResult]:
@@ -72,6 +79,7 @@ def _run_ray(configs: Sequence[TrainConfig], workers: int, address: str, display
         raise SweepError("--ray needs the ray package: pip install 'carc[ray]'") from err
     started_here = not ray.is_initialized()
     if started_here:
+        _require_listening(address)
         cache = {k: v for k, v in os.environ.items() if k == "CARC_CACHE_DIR"}
         kwargs: dict[str, Any] = {"num_cpus": workers} if address == LOCAL_RAY else {"address": address}
         ray.init(include_dashboard=False, log_to_driver=False, runtime_env={"env_vars": cache}, **kwargs)
@@ -87,6 +95,18 @@ def _run_ray(configs: Sequence[TrainConfig], workers: int, address: str, display
     finally:
         if started_here:
             ray.shutdown()
+
+
+def _require_listening(address: str) -> None:
+    """A SweepError unless something accepts a connection at a HOST:PORT address: Ray itself retries
+    an address where no cluster listens for minutes, printing warnings ("local" and "auto" pass)."""
+    if address in (LOCAL_RAY, AUTO_RAY):
+        return
+    host, _, port = address.removeprefix("ray://").rpartition(":")
+    try:
+        socket.create_connection((host.strip("[]"), int(port)), timeout=CONNECT_TIMEOUT_S).close()
+    except (OSError, ValueError) as err:
+        raise RayUnreachable(f"--ray {address}: no Ray cluster answers there ({err})") from None
 
 
 def _ray_result(ray: Any, ref: Any) -> RunResult:
