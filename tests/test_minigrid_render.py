@@ -135,6 +135,23 @@ def test_env_rollouts_match_minigrid_at_every_tile(env_id: str, tile: int) -> No
     _compare_rollout(env_id, tile, 300, seed=tile)
 
 
+def _registered_minigrid_ids() -> list[str]:
+    import gymnasium as gym
+
+    return sorted(e for e in gym.registry if e.startswith(("MiniGrid-", "BabyAI-")))
+
+
+@pytest.mark.slow  # 172 envs: about 3 minutes
+@pytest.mark.parametrize("env_id", _registered_minigrid_ids())
+def test_every_registered_minigrid_env_renders_byte_for_byte(env_id: str) -> None:
+    import gymnasium as gym
+
+    try:
+        _compare_rollout(env_id, 8, 40)
+    except gym.error.DependencyNotInstalled as err:  # MiniGrid's WFC envs need imageio (minigrid[wfc])
+        pytest.skip(str(err))
+
+
 def test_carried_object_is_not_drawn_and_doors_change_the_view() -> None:
     env = StateEnv(7, 5, view=7, see_through_walls=False)
     env.grid = Grid(7, 5)

@@ -3,7 +3,11 @@ a tiny PPO run's outputs, sweeps on local processes and on a local Ray instance,
 
 from __future__ import annotations
 
+import contextlib
 import json
+import subprocess
+import sys
+import time
 from dataclasses import replace
 from pathlib import Path
 
@@ -194,6 +198,45 @@ def test_a_ray_address_where_nothing_listens_is_refused_at_once(tmp_path: Path, 
         main(["train", DOORKEY, "--env", ENV, "--steps", "64", "--ray", f"127.0.0.1:{port}", "--out", str(tmp_path)])
     assert exit_info.value.code == 2
     assert f"--ray 127.0.0.1:{port}: no Ray cluster answers there" in capsys.readouterr().err
+
+
+_LONG_SWEEP = """
+import sys
+from dataclasses import replace
+from carc.train.config import PPOConfig, TrainConfig
+from carc.train.sweep import run_sweep
+base = TrainConfig(program=sys.argv[1], env_id=sys.argv[2], steps=10**7, ppo=PPOConfig(n_envs=2, n_steps=64, batch_size=64),
+                   eval_every=10**6, eval_episodes=1, out=sys.argv[3])
+run_sweep([replace(base, seed=s) for s in (0, 1)], workers=2)
+"""
+
+
+def _children(pid: int) -> list[int]:
+    found = []
+    for status in Path("/proc").glob("[0-9]*/status"):
+        with contextlib.suppress(OSError):
+            if f"PPid:\t{pid}\n" in status.read_text() and b"spawn_main" in (status.parent / "cmdline").read_bytes():
+                found.append(int(status.parent.name))
+    return found
+
+
+@pytest.mark.skipif(not Path("/proc/self/status").exists(), reason="reads /proc")
+def test_local_workers_end_when_their_parent_is_killed(tmp_path: Path) -> None:
+    # SIGKILL cannot be caught: the workers notice that their parent is gone and end themselves,
+    # instead of training on, unseen, to the end of their budgets.
+    sweep = subprocess.Popen([sys.executable, "-c", _LONG_SWEEP, DOORKEY, ENV, str(tmp_path)])
+    try:
+        deadline = time.monotonic() + 120
+        while len(workers := _children(sweep.pid)) < 2 and time.monotonic() < deadline:
+            time.sleep(0.2)
+        assert len(workers) == 2
+    finally:
+        sweep.kill()
+        sweep.wait()
+    deadline = time.monotonic() + 20
+    while any(Path(f"/proc/{w}").exists() for w in workers) and time.monotonic() < deadline:
+        time.sleep(0.2)
+    assert not any(Path(f"/proc/{w}").exists() for w in workers)
 
 
 @pytest.mark.slow  # about 100 s on the 2 shared cores: Ray's start (10 s) and its workers' torch imports dominate

@@ -16,8 +16,10 @@ from __future__ import annotations
 import json
 import multiprocessing
 import os
+import signal
 import socket
 import sys
+import threading
 import time
 from collections.abc import Callable, Sequence
 from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
@@ -34,6 +36,7 @@ POLL_S = 2.0
 LOCAL_RAY = "local"
 AUTO_RAY = "auto"
 CONNECT_TIMEOUT_S = 5.0
+PARENT_POLL_S = 0.5
 
 
 class SweepError(RuntimeError):
@@ -62,7 +65,8 @@ def run_sweep(configs: Sequence[TrainConfig], workers: int = 2, ray_address: str
 
 def _run_local(configs: Sequence[TrainConfig], workers: int, display: ProgressDisplay | None) -> list[RunResult]:
     context = multiprocessing.get_context("spawn")
-    with ProcessPoolExecutor(max_workers=min(workers, len(configs)), mp_context=context) as pool:
+    with ProcessPoolExecutor(max_workers=min(workers, len(configs)), mp_context=context,
+                             initializer=end_with_parent, initargs=(os.getpid(),)) as pool:
         futures = [pool.submit(train_one, c) for c in configs]
         pending: set[Future[RunResult]] = set(futures)
         while pending:
@@ -70,6 +74,19 @@ def _run_local(configs: Sequence[TrainConfig], workers: int, display: ProgressDi
             if display is not None:
                 display.update()
         return [_result_of(f.result, c) for f, c in zip(futures, configs, strict=True)]
+
+
+def end_with_parent(parent: int) -> None:
+    """A local worker's initializer: the worker ends (SIGTERM to itself) once the process that started
+    it is gone. A parent stopped by SIGKILL, which it cannot catch, would otherwise leave its workers
+    training on, unseen, to the end of their budgets."""
+
+    def watch() -> None:
+        while os.getppid() == parent:
+            time.sleep(PARENT_POLL_S)
+        os.kill(os.getpid(), signal.SIGTERM)
+
+    threading.Thread(target=watch, name="carc-parent-watch", daemon=True).start()
 
 
 def _run_ray(configs: Sequence[TrainConfig], workers: int, address: str, display: ProgressDisplay | None) -> list[RunResult]:
