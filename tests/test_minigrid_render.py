@@ -141,8 +141,7 @@ def _registered_minigrid_ids() -> list[str]:
     return sorted(e for e in gym.registry if e.startswith(("MiniGrid-", "BabyAI-")))
 
 
-@pytest.mark.slow  # 172 envs: about 3 minutes
-@pytest.mark.parametrize("env_id", _registered_minigrid_ids())
+@pytest.mark.parametrize("env_id", _registered_minigrid_ids())  # 178 ids: about 20 s in all
 def test_every_registered_minigrid_env_renders_byte_for_byte(env_id: str) -> None:
     import gymnasium as gym
 
