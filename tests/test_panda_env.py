@@ -22,20 +22,23 @@ def pixels_near(frame: np.ndarray, centres: tuple[tuple[int, int, int], ...], to
     return int((distance <= tol).sum())
 
 
-@pytest.mark.parametrize("env_id", ENV_IDS)
-def test_render_is_one_84x84_rgb_frame(env_id: str) -> None:
+def first_frame(env_id: str) -> np.ndarray:
+    """The frame of carc's Panda env after a reset with seed 0."""
     env = make_panda_env(env_id)
     env.reset(seed=0)
     frame = env.render()
-    assert frame.shape == (84, 84, 3) and frame.dtype == np.uint8
     env.close()
+    return frame
+
+
+@pytest.mark.parametrize("env_id", ENV_IDS)
+def test_render_is_one_84x84_rgb_frame(env_id: str) -> None:
+    frame = first_frame(env_id)
+    assert frame.shape == (84, 84, 3) and frame.dtype == np.uint8
 
 
 def test_push_frame_shows_green_cube_red_target_blue_fingers() -> None:
-    env = make_panda_env("PandaPush-v3")
-    env.reset(seed=0)
-    frame = env.render()
-    env.close()
+    frame = first_frame("PandaPush-v3")
     assert pixels_near(frame, CUBE, 20) > 15
     assert pixels_near(frame, TARGET, 20) > 5  # recoloured, flat on the table
     assert pixels_near(frame, FINGERS, 14) > 3  # recoloured
@@ -93,8 +96,4 @@ def test_tasks_without_an_expert_are_made_with_markers_or_refused_cleanly(env_id
 
 
 def test_stack_draws_both_targets_red() -> None:
-    env = make_panda_env("PandaStack-v3")
-    env.reset(seed=0)
-    frame = env.render()
-    env.close()
-    assert pixels_near(frame, TARGET, 20) > 10
+    assert pixels_near(first_frame("PandaStack-v3"), TARGET, 20) > 10
