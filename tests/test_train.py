@@ -315,6 +315,7 @@ def test_ray_addresses_the_parser_takes() -> None:
     (["train", "missing.car", "--env", ENV, "--steps", "100"], "missing.car"),
     (["train", DOORKEY, "--env", "CartPole-v1", "--steps", "100", "--policy", "cnn"], "policy: 'cnn' is for MiniGrid"),
     (["compare", DOORKEY, "--env", "CartPole-v1", "--steps", "100", "--out", "x"], "compare plots the env's own success"),
+    (["train", DOORKEY, "--env", "Blackjack-v1", "--steps", "100"], "env_id: 'Blackjack-v1' has an observation space PPO cannot take: Tuple("),
     *((["train", DOORKEY, "--env", ENV, "--steps", "100", "--ray", bad], "argument --ray: expected 'local', 'auto' or HOST:PORT")
       for bad in ("0.5", "", "abc", "../../etc/passwd", "host:0", "host:65536", "ray://", "[::1]")),
 ])

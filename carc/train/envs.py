@@ -108,8 +108,25 @@ def warm_up(config: TrainConfig, program_tile: int) -> None:
     """Build one env and render one program frame: numba compiles (and caches) the frame renderer
     here, before workers start, so they do not race to write its cache."""
     venv = make_vec_env(config, program_tile, frames=config.mode != "env", n_envs=1)
-    venv.reset()
-    venv.close()
+    try:
+        check_spaces(config.env_id, venv.observation_space, venv.action_space)
+        venv.reset()
+    finally:
+        venv.close()
+
+
+PPO_SPACES = (gym.spaces.Box, gym.spaces.Discrete, gym.spaces.MultiDiscrete, gym.spaces.MultiBinary)
+
+
+def check_spaces(env_id: str, observation: gym.Space, action: gym.Space) -> None:
+    """A ConfigError unless stable-baselines3's PPO takes the env's spaces: observations Box,
+    Discrete, MultiDiscrete, MultiBinary or a Dict of those; the same actions, but Dict."""
+    parts = list(observation.spaces.values()) if isinstance(observation, gym.spaces.Dict) else [observation]
+    for what, spaces in (("observation", parts), ("action", [action])):
+        for space in spaces:
+            if not isinstance(space, PPO_SPACES):
+                raise ConfigError(f"env_id: {env_id!r} has an {what} space PPO cannot take: {space} "
+                                  f"(stable-baselines3 takes Box, Discrete, MultiDiscrete and MultiBinary)")
 
 
 def policy_spec(config: TrainConfig, observation_space: gym.Space) -> tuple[str, dict[str, Any]]:
