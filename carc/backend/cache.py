@@ -270,15 +270,18 @@ def was_checked(root: Path, stem: str, checker: str, source: str) -> bool:
     """Whether ``checker`` passed ``source`` before, by the keyed record ``record_checked`` left
     (``<stem>.checked``): only carc, which holds the key, can have written it."""
     raw = _read_owned(root / f"{stem}{CHECKED_SUFFIX}", 256)
-    expected = _digest(cache_key(root), checker, source.encode("ascii")).encode("ascii")
-    return raw is not None and hmac.compare_digest(raw, expected)
+    return raw is not None and hmac.compare_digest(raw, _check_record(root, checker, source))
 
 
 def record_checked(root: Path, stem: str, checker: str, source: str) -> None:
     """Record that ``checker`` passed ``source`` (a record that cannot be written is not kept: the
     check then runs again next time)."""
     with contextlib.suppress(OSError):
-        write_private(root / f"{stem}{CHECKED_SUFFIX}", _digest(cache_key(root), checker, source.encode("ascii")).encode("ascii"))
+        write_private(root / f"{stem}{CHECKED_SUFFIX}", _check_record(root, checker, source))
+
+
+def _check_record(root: Path, checker: str, source: str) -> bytes:
+    return _digest(cache_key(root), checker, source.encode("ascii")).encode("ascii")
 
 
 # ---- loading a verified module ------------------------------------------------------------------

@@ -14,27 +14,23 @@ from __future__ import annotations
 import argparse
 import importlib.util
 import json
-import re
 import sys
 from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from carc.cli.common import Subparsers, UsageError, add_command, emit_json, positive
-from carc.train.config import MODE_TITLES, MODES, POLICIES, ConfigError, PPOConfig, TrainConfig
+from carc.train.config import AUTO_RAY, LOCAL_RAY, MODE_TITLES, MODES, POLICIES, ConfigError, PPOConfig, TrainConfig, ray_host_port
 
 if TYPE_CHECKING:
     from carc.train.runner import RunResult
 
 DEFAULT_WORKERS = 2
-# What --ray takes: "local", "auto", or a cluster's HOST:PORT (ray://HOST:PORT for Ray Client).
-RAY_ADDRESS = re.compile(r"(ray://)?(\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9]([A-Za-z0-9.-]{0,252}[A-Za-z0-9])?):([0-9]{1,5})")
 
 
 def ray_address(text: str) -> str:
     """An address ``ray.init`` can take (else the parser's one-line error, never Ray's traceback)."""
-    found = RAY_ADDRESS.fullmatch(text)
-    if text in ("local", "auto") or (found is not None and 1 <= int(found.group(4)) <= 65535):
+    if text in (LOCAL_RAY, AUTO_RAY) or ray_host_port(text) is not None:
         return text
     raise argparse.ArgumentTypeError(f"expected 'local', 'auto' or HOST:PORT, not {text!r}")
 

@@ -47,6 +47,10 @@ def is_rgb_frame(value: Any) -> bool:
     )
 
 
+# The Panda-Gym tasks the scripted expert plays (carc.envs.panda), with end-effector control only.
+PANDA_EXPERT_TASKS = ("Reach", "Push", "Slide", "PickAndPlace")
+
+
 class EnvError(ValueError):
     """An environment carc cannot make or use as asked (unknown id, no expert, no RGB frame)."""
 

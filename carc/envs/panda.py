@@ -36,7 +36,7 @@ from gymnasium.utils import RecordConstructorArgs
 from pybullet import GEOM_BOX, GEOM_CYLINDER, GEOM_SPHERE
 from pybullet import error as PybulletError
 
-from carc.envs.base import EnvError, run_expert
+from carc.envs.base import PANDA_EXPERT_TASKS, EnvError, run_expert
 
 CAMERA: dict[str, Any] = {
     "render_target_position": np.array([0.0, 0.0, 0.0]),
@@ -108,17 +108,17 @@ class Markers(gym.Wrapper, RecordConstructorArgs):
         unwrapped = panda_task_env(self.env)
         sim = unwrapped.sim
         goal = unwrapped.task.get_goal()
-        if _one_target_position(unwrapped) and goal[2] <= marker_height(sim) + 1e-6:
+        if _one_target_position(sim, goal) and goal[2] <= marker_height(sim) + 1e-6:
             flat = np.array([goal[0], goal[1], MARKER_LIFT - marker_height(sim) / 2])
             sim.set_base_pose("target", flat, np.array([0.0, 0.0, 0.0, 1.0]))
         return obs, info
 
 
-def _one_target_position(unwrapped: Any) -> bool:
+def _one_target_position(sim: Any, goal: np.ndarray) -> bool:
     """Whether the task's goal is the position of its one object's one target (Push, Slide,
     PickAndPlace; not Reach, which has no object, Stack's two targets or Flip's orientation)."""
-    bodies = unwrapped.sim._bodies_idx
-    return "object" in bodies and "target" in bodies and unwrapped.task.get_goal().shape == (3,)
+    bodies = sim._bodies_idx
+    return "object" in bodies and "target" in bodies and goal.shape == (3,)
 
 
 def marker_height(sim: Any) -> float:
@@ -210,7 +210,7 @@ class PandaExpert:
     def __init__(self, env: gym.Env) -> None:
         unwrapped = panda_task_env(env)
         task = type(unwrapped.task).__name__
-        if task not in ("Reach", "Push", "PickAndPlace", "Slide"):
+        if task not in PANDA_EXPERT_TASKS:
             raise EnvError(f"no scripted Panda expert for task {task!r}")
         if unwrapped.robot.control_type != "ee":
             raise EnvError("the Panda expert needs end-effector control, not a *Joints* env")

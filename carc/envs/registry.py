@@ -13,8 +13,8 @@ from typing import Any, Protocol
 
 import gymnasium as gym
 
+from carc.envs.base import PANDA_EXPERT_TASKS, Expert
 from carc.envs.base import EnvError as EnvError  # raised here; defined in base, which panda imports too
-from carc.envs.base import Expert
 
 ENV_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.:/-]{0,199}")
 
@@ -25,8 +25,8 @@ class HasTile(Protocol):
 
 MINIGRID_PREFIXES = ("MiniGrid-", "BabyAI-")
 PANDA_PREFIX = "Panda"
-# The Panda-Gym tasks carc's scripted expert plays (end-effector control; not Stack, Flip or *Joints*).
-PANDA_EXPERT_ID = re.compile(r"Panda(Reach|Push|Slide|PickAndPlace)(Dense)?-v\d+")
+# The ids of the Panda-Gym tasks carc's scripted expert plays (not Stack, Flip or the *Joints* variants).
+PANDA_EXPERT_ID = re.compile(rf"Panda({'|'.join(PANDA_EXPERT_TASKS)})(Dense)?-v\d+")
 
 
 def env_family(env_id: str) -> str:
@@ -62,10 +62,11 @@ def require_registered(env_id: str) -> None:
     """An EnvError unless ``env_id`` is an id Gymnasium knows (MiniGrid's and Panda-Gym's registered
     first), without making the env."""
     check_env_id(env_id)
+    family = env_family(env_id)
     try:
-        if env_family(env_id) == "minigrid":
+        if family == "minigrid":
             import minigrid  # noqa: F401  (registers the MiniGrid and BabyAI ids)
-        if env_family(env_id) == "panda":
+        if family == "panda":
             import panda_gym  # noqa: F401  (registers the Panda*-v3 ids)
         gym.spec(env_id)
     except (gym.error.Error, ImportError) as err:
@@ -74,7 +75,7 @@ def require_registered(env_id: str) -> None:
 
 def _no_expert(env_id: str) -> EnvError:
     return EnvError(f"no built-in expert for {env_id!r}: experts exist for MiniGrid-*, BabyAI-* and "
-                    f"Panda{{Reach,Push,Slide,PickAndPlace}}[Dense]-v3 envs "
+                    f"Panda{{{','.join(PANDA_EXPERT_TASKS)}}}[Dense]-v3 envs "
                     f"(carc verify --expert DIR takes expert episodes recorded another way)")
 
 

@@ -20,10 +20,25 @@ from typing import Any
 MODES = ("env", "both", "carc")
 MODE_TITLES = {"env": "env reward", "both": "env + carc reward", "carc": "carc reward"}
 POLICIES = ("mlp", "cnn")
+LOCAL_RAY, AUTO_RAY = "local", "auto"  # --ray: start a local instance; join the cluster started on this machine
+# A cluster's address: HOST:PORT, [IPv6]:PORT, or ray://HOST:PORT for Ray Client.
+RAY_ADDRESS = re.compile(r"(ray://)?(\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9]([A-Za-z0-9.-]{0,252}[A-Za-z0-9])?):([0-9]{1,5})")
 
 
 class ConfigError(ValueError):
     """A config value out of range: the message names the field and the value."""
+
+
+def ray_host_port(address: str) -> tuple[str, int] | None:
+    """The host and port of a cluster address (RAY_ADDRESS, port 1 to 65535), else None.
+
+    >>> ray_host_port("ray://[::1]:10001")
+    ('::1', 10001)
+    """
+    found = RAY_ADDRESS.fullmatch(address)
+    if found is None or not 1 <= int(found.group(4)) <= 65535:
+        return None
+    return found.group(2).strip("[]"), int(found.group(4))
 
 
 def _need(ok: bool, name: str, value: Any, what: str) -> None:

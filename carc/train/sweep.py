@@ -28,13 +28,11 @@ from pathlib import Path
 from typing import Any, TextIO
 
 from carc.api import compile_file
-from carc.train.config import TrainConfig
+from carc.train.config import AUTO_RAY, LOCAL_RAY, TrainConfig, ray_host_port
 from carc.train.envs import warm_up
 from carc.train.runner import RunResult, train_one
 
 POLL_S = 2.0
-LOCAL_RAY = "local"
-AUTO_RAY = "auto"
 CONNECT_TIMEOUT_S = 5.0
 PARENT_POLL_S = 0.5
 
@@ -119,9 +117,11 @@ def _require_listening(address: str) -> None:
     an address where no cluster listens for minutes, printing warnings ("local" and "auto" pass)."""
     if address in (LOCAL_RAY, AUTO_RAY):
         return
-    host, _, port = address.removeprefix("ray://").rpartition(":")
+    where = ray_host_port(address)
     try:
-        socket.create_connection((host.strip("[]"), int(port)), timeout=CONNECT_TIMEOUT_S).close()
+        if where is None:
+            raise ValueError("not HOST:PORT")
+        socket.create_connection(where, timeout=CONNECT_TIMEOUT_S).close()
     except (OSError, ValueError) as err:
         raise RayUnreachable(f"--ray {address}: no Ray cluster answers there ({err})") from None
 
