@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import importlib.util
 import json
+import marshal
 import os
 import pickle
 import shutil
@@ -22,10 +23,12 @@ import pytest
 
 from carc.backend.cache import (
     CHECKED_SUFFIX,
+    CODE_SUFFIX,
     KEY_FILE,
     NUMBA_DIR,
     SIGNATURE_SUFFIX,
     CacheError,
+    VerifiedSourceLoader,
     cache_key,
     cache_root,
     purge_unsigned,
@@ -361,3 +364,41 @@ def test_load_artifact_never_reads_what_lies_beside_it(cache: Path, tmp_path: Pa
     done = subprocess.run([sys.executable, "-c", _LOAD_ARTIFACT, str(artifact)], capture_output=True, text=True, env=env, timeout=600)
     assert done.returncode == 0, done.stderr
     assert not marker.exists() and int(done.stdout) > 0
+
+
+def _payload_code(marker: Path, source: Path) -> bytes:
+    """A marshalled code object that creates the marker when it runs."""
+    return marshal.dumps(compile(f"open({str(marker)!r}, 'w').close()\n", str(source), "exec"))
+
+
+@pytest.mark.parametrize("prefix", ["k_", "lib_"])
+def test_a_planted_code_record_never_runs_and_is_replaced(cache: Path, tmp_path: Path, prefix: str) -> None:
+    marker = tmp_path / "pwned-by-code-record"
+    stem = _stem(cache, prefix)
+    record = cache / f"{stem}{CODE_SUFFIX}"
+    assert _compile(cache).returncode == 0  # the record of this directory (a copied one names the template's file)
+    genuine = record.read_bytes()
+    record.write_bytes(genuine[:64] + _payload_code(marker, cache / f"{stem}.py"))  # a digest of other bytes
+    done = _compile(cache)
+    assert done.returncode == 0, done.stderr
+    assert not marker.exists()
+    assert record.read_bytes() == genuine  # compiled from the source again, and recorded
+
+
+def test_a_code_record_holds_only_for_its_source_and_key(tmp_path: Path) -> None:
+    """The loader reuses a record only under the key and for the source that wrote it."""
+    root = cache_root(tmp_path / "cache")
+    key = cache_key(root)
+    record = root / f"k_1{CODE_SUFFIX}"
+    source = b"x = 1\n"
+    first = VerifiedSourceLoader("carc_test_code", str(root / "k_1.py"), source, record, key)
+    assert first.get_code("carc_test_code") is not None and record.is_file()
+    written = record.read_bytes()
+    assert VerifiedSourceLoader("carc_test_code", str(root / "k_1.py"), source, record, key).get_code("carc_test_code").co_consts == (1, None)
+    changed = VerifiedSourceLoader("carc_test_code", str(root / "k_1.py"), b"x = 2\n", record, key)
+    assert 2 in changed.get_code("carc_test_code").co_consts and record.read_bytes() != written  # recompiled, re-recorded
+    other = cache_root(tmp_path / "other")  # another directory, another key: a copied record is compiled over
+    shutil.copy(record, other / record.name)
+    copied = (other / record.name).read_bytes()
+    VerifiedSourceLoader("carc_test_code", str(other / "k_1.py"), b"x = 2\n", other / record.name, cache_key(other)).get_code("carc_test_code")
+    assert (other / record.name).read_bytes() != copied

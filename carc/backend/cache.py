@@ -12,7 +12,11 @@ directory, and checks each before anything in it can run:
 * the key itself, ``.carc-key``: 32 random bytes, a regular file owned by the user, mode 0600;
 * ``<stem>.checked``: a keyed digest of a generated source and of the checker that passed it
   (carc.backend.srccheck), so that a warm load need not walk the source again: a record that does not
-  match is ignored and the check runs.
+  match is ignored and the check runs;
+* ``<stem>.code``: the code object Python compiled from that source, marshalled, behind a keyed
+  digest of the source, the bytes, the file name and the interpreter's cache tag, so that a warm
+  load need not compile the source again: a record that does not match is ignored, and the source
+  is compiled and the record written afresh.
 
 Every directory and file carc loads from must be owned by the current user and not writable by
 group or others (a file that is, is deleted and rebuilt; a directory that is, is a ``CacheError``).
@@ -29,12 +33,13 @@ import hmac
 import importlib.machinery
 import importlib.util
 import json
+import marshal
 import os
 import stat
 import sys
 import tempfile
 from pathlib import Path
-from types import ModuleType
+from types import CodeType, ModuleType
 from typing import Any
 
 ENV_CACHE_DIR = "CARC_CACHE_DIR"
@@ -43,6 +48,7 @@ KEY_BYTES = 32
 NUMBA_DIR = "numba"
 SIGNATURE_SUFFIX = ".sig"
 CHECKED_SUFFIX = ".checked"
+CODE_SUFFIX = ".code"
 MAX_CACHE_FILE_BYTES = 256 << 20
 _TRUSTED_SOURCES: dict[str, str] = {}  # absolute path of a verified module -> its numba directory
 
@@ -289,14 +295,25 @@ def _check_record(root: Path, checker: str, source: str) -> bytes:
 
 class VerifiedSourceLoader(importlib.machinery.SourceFileLoader):
     """Loads a module from source text carc holds in memory: no ``.pyc`` is read or written, and the
-    bytes on disk are never what runs."""
+    bytes on disk are never what runs. Given a code record (``<stem>.code``) and the cache's key, it
+    reuses the code compiled from the same source before, when the record's digest matches."""
 
-    def __init__(self, fullname: str, path: str, source: bytes) -> None:
+    def __init__(self, fullname: str, path: str, source: bytes, record: Path | None = None, key: bytes = b"") -> None:
         super().__init__(fullname, path)
         self._source = source
+        self._record = record
+        self._key = key
 
     def get_code(self, fullname: str) -> Any:
-        return self.source_to_code(self._source, self.path)
+        if self._record is None:
+            return self.source_to_code(self._source, self.path)
+        code = _recorded_code(self._record, self._key, self.path, self._source)
+        if code is None:
+            code = self.source_to_code(self._source, self.path)
+            with contextlib.suppress(OSError, ValueError):
+                body = marshal.dumps(code)
+                write_private(self._record, _code_digest(self._key, self.path, self._source, body).encode("ascii") + body)
+        return code
 
     def get_data(self, path: str) -> bytes:
         if path == self.path:
@@ -305,6 +322,28 @@ class VerifiedSourceLoader(importlib.machinery.SourceFileLoader):
 
     def set_data(self, path: str, data: Any, *, _mode: int = 0o666) -> None:
         """Never write bytecode next to a kernel."""
+
+
+def _code_digest(key: bytes, path: str, source: bytes, body: bytes) -> str:
+    # the path too: a code object holds the file name it was compiled under, which numba's cache
+    # locator reads (a record copied with its directory is compiled again, under the new name)
+    return _digest(key, f"{path} {sys.implementation.cache_tag}", hashlib.sha256(source).digest() + body)
+
+
+def _recorded_code(record: Path, key: bytes, path: str, source: bytes) -> CodeType | None:
+    """The code object in ``record`` if its digest matches this key, file name, source and
+    interpreter, else None."""
+    raw = _read_owned(record)
+    if raw is None or len(raw) <= 64:
+        return None
+    body = raw[64:]
+    if not hmac.compare_digest(raw[:64], _code_digest(key, path, source, body).encode("ascii")):
+        return None
+    try:
+        code = marshal.loads(body)
+    except (EOFError, ValueError, TypeError):
+        return None
+    return code if isinstance(code, CodeType) else None
 
 
 def _install_locator() -> None:
@@ -368,7 +407,7 @@ def import_verified(root: Path, stem: str, source: str, module_name: str) -> tup
         raise CacheError(f"cannot write the kernel cache in {root}: {err.strerror or err}") from None
     _install_locator()
     _TRUSTED_SOURCES[os.path.abspath(path)] = str(root / NUMBA_DIR)
-    loader = VerifiedSourceLoader(module_name, str(path), data)
+    loader = VerifiedSourceLoader(module_name, str(path), data, root / f"{stem}{CODE_SUFFIX}", key)
     spec = importlib.util.spec_from_file_location(module_name, path, loader=loader)
     if spec is None:
         raise CacheError(f"cannot load {path}")
