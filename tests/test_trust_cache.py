@@ -8,6 +8,7 @@ marker never appears and the command either succeeds after rebuilding or refuses
 
 from __future__ import annotations
 
+import gc
 import importlib.util
 import json
 import marshal
@@ -31,6 +32,7 @@ from carc.backend.cache import (
     VerifiedSourceLoader,
     cache_key,
     cache_root,
+    import_verified,
     purge_unsigned,
     record_checked,
     sign_numba_files,
@@ -402,3 +404,20 @@ def test_a_code_record_holds_only_for_its_source_and_key(tmp_path: Path) -> None
     copied = (other / record.name).read_bytes()
     VerifiedSourceLoader("carc_test_code", str(other / "k_1.py"), b"x = 2\n", other / record.name, cache_key(other)).get_code("carc_test_code")
     assert (other / record.name).read_bytes() != copied
+
+
+@pytest.mark.parametrize("enabled", [True, False])
+def test_a_load_leaves_the_garbage_collector_as_it_was(tmp_path: Path, enabled: bool) -> None:
+    """import_verified pauses Python's cyclic collector while it loads, and restores it, on error too."""
+    root = cache_root(tmp_path / "cache")
+    was = gc.isenabled()
+    try:
+        gc.enable() if enabled else gc.disable()
+        _, module = import_verified(root, "k_gc", "import gc\nPAUSED = not gc.isenabled()\n", "carc_test_gc")
+        assert module.PAUSED and gc.isenabled() == enabled
+        with pytest.raises(ZeroDivisionError):
+            import_verified(root, "k_gc_error", "x = 1 // 0\n", "carc_test_gc_error")
+        assert gc.isenabled() == enabled
+    finally:
+        gc.enable() if was else gc.disable()
+        sys.modules.pop("carc_test_gc", None)
