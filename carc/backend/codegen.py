@@ -69,7 +69,7 @@ from carc.ir.verifier import IDENTIFIER, finite, verify_program
 
 __all__ = ["CODEGEN_VERSION", "IDENTIFIER", "generate"]
 
-CODEGEN_VERSION = "7"
+CODEGEN_VERSION = "8"
 INLINE_LINES = 600  # a longer _program calls the shared measures instead (numba's cost grows faster than its length)
 # Comparing rows with the row above costs a pass over the frame; it pays only when classifying a pixel
 # costs more. Measured (DoorKey frames, tiles 8 and 32): 8 shades 2.47 / 21.7 us with it, 2.09 / 17.9 us
@@ -81,7 +81,12 @@ INLINE_LINES = 600  # a longer _program calls the shared measures instead (numba
 ROW_REPEAT_SHADES = 12
 SEGMENT = 32  # pixels a changed row is compared and classified by (rows up to twice as wide: whole)
 MAX_SEGMENTS = 64  # whole segments a row's bit set holds (an int64): a row with more is compared whole
-VECTOR = 32  # pixels the classifier's vectorised loop takes at a time
+# Pixels the classifier's loop over a row's tail (or a whole narrow row) takes at a time: the count is
+# rounded up to it. LLVM runs a loop with fewer pixels than its vector body holds as scalar code; on
+# a CPU with 512-bit vectors that body holds 64 pixels, and with 32 the tails of 88-pixel rows (tile
+# 8) ran scalar (measured on Zen 5: unlock 1.60 -> 1.13 us, blockedunlockpickup 3.07 -> 1.82 us a
+# frame for the classifier at tile 8; others unchanged).
+VECTOR = 64
 # The program's compiled functions: called by address (or by name from njit code), never from Python.
 NJIT_SIGNED = '@njit("{sig}", cache=True, error_model="numpy", no_cpython_wrapper=True, _nrt=False)'
 
