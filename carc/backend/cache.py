@@ -1,10 +1,11 @@
 """The kernel cache on disk, and what carc trusts in it.
 
-A file in the cache is not trusted because it is there. carc loads three kinds of file from a cache
+A file in the cache is not trusted because it is there. carc loads these kinds of file from a cache
 directory, and checks each before anything in it can run:
 
 * the generated module ``<stem>.py``: carc compiles the source it generated and audited itself (held
-  in memory), never the bytes on disk and never a ``.pyc`` (the loader neither reads nor writes one);
+  in memory), never the bytes on disk and never a ``.pyc`` (the loader neither reads nor writes one),
+  or reuses the code it compiled from that same source before (``<stem>.code``, below);
 * numba's index (``.nbi``) and data (``.nbc``) files, which numba unpickles: numba is pointed at
   ``<cache>/numba/`` (a locator of carc's own), and before a module is imported every numba file of
   it must carry a keyed digest (HMAC-SHA256) that carc wrote after numba last saved it, in
@@ -296,8 +297,9 @@ def _check_record(root: Path, checker: str, source: str) -> bytes:
 
 class VerifiedSourceLoader(importlib.machinery.SourceFileLoader):
     """Loads a module from source text carc holds in memory: no ``.pyc`` is read or written, and the
-    bytes on disk are never what runs. Given a code record (``<stem>.code``) and the cache's key, it
-    reuses the code compiled from the same source before, when the record's digest matches."""
+    source bytes on disk are never what runs. Given a code record (``<stem>.code``) and the cache's
+    key, it reuses the code compiled from this same source before, when the record's keyed digest
+    matches (only a process holding the key can have written it), and else compiles and records."""
 
     def __init__(self, fullname: str, path: str, source: bytes, record: Path | None = None, key: bytes = b"") -> None:
         super().__init__(fullname, path)
