@@ -301,21 +301,17 @@ class VerifiedSourceLoader(importlib.machinery.SourceFileLoader):
     key, it reuses the code compiled from this same source before, when the record's keyed digest
     matches (only a process holding the key can have written it), and else compiles and records."""
 
-    def __init__(self, fullname: str, path: str, source: bytes, record: Path | None = None, key: bytes = b"") -> None:
+    def __init__(self, fullname: str, path: str, source: bytes, record: Path, key: bytes) -> None:
         super().__init__(fullname, path)
         self._source = source
         self._record = record
         self._key = key
 
     def get_code(self, fullname: str) -> Any:
-        if self._record is None:
-            return self.source_to_code(self._source, self.path)
         code = _recorded_code(self._record, self._key, self.path, self._source)
         if code is None:
             code = self.source_to_code(self._source, self.path)
-            with contextlib.suppress(OSError, ValueError):
-                body = marshal.dumps(code)
-                write_private(self._record, _code_digest(self._key, self.path, self._source, body).encode("ascii") + body)
+            _record_code(self._record, self._key, self.path, self._source, code)
         return code
 
     def get_data(self, path: str) -> bytes:
@@ -327,26 +323,37 @@ class VerifiedSourceLoader(importlib.machinery.SourceFileLoader):
         """Never write bytecode next to a kernel."""
 
 
-def _code_digest(key: bytes, path: str, source: bytes, body: bytes) -> str:
+_DIGEST_CHARS = 2 * hashlib.sha256().digest_size  # a record's hex digest, ahead of its marshalled code
+
+
+def _code_digest(key: bytes, path: str, source: bytes, body: bytes) -> bytes:
     # the path too: a code object holds the file name it was compiled under, which numba's cache
     # locator reads (a record copied with its directory is compiled again, under the new name)
-    return _digest(key, f"{path} {sys.implementation.cache_tag}", hashlib.sha256(source).digest() + body)
+    return _digest(key, f"{path} {sys.implementation.cache_tag}", hashlib.sha256(source).digest() + body).encode("ascii")
 
 
 def _recorded_code(record: Path, key: bytes, path: str, source: bytes) -> CodeType | None:
     """The code object in ``record`` if its digest matches this key, file name, source and
     interpreter, else None."""
     raw = _read_owned(record)
-    if raw is None or len(raw) <= 64:
+    if raw is None or len(raw) <= _DIGEST_CHARS:
         return None
-    body = raw[64:]
-    if not hmac.compare_digest(raw[:64], _code_digest(key, path, source, body).encode("ascii")):
+    body = raw[_DIGEST_CHARS:]
+    if not hmac.compare_digest(raw[:_DIGEST_CHARS], _code_digest(key, path, source, body)):
         return None
     try:
         code = marshal.loads(body)
     except (EOFError, ValueError, TypeError):
         return None
     return code if isinstance(code, CodeType) else None
+
+
+def _record_code(record: Path, key: bytes, path: str, source: bytes, code: CodeType) -> None:
+    """Write ``record`` for ``_recorded_code`` (a record that cannot be written is not kept: the
+    source is then compiled again next time)."""
+    with contextlib.suppress(OSError, ValueError):
+        body = marshal.dumps(code)
+        write_private(record, _code_digest(key, path, source, body) + body)
 
 
 def _install_locator() -> None:
