@@ -65,6 +65,25 @@ def test_usage_errors_exit_2(args: list[str]) -> None:
     assert "Traceback" not in result.stderr and "error" in result.stderr
 
 
+@pytest.mark.parametrize("args", [
+    ["record", "--env", "MiniGrid-DoorKey-5x5-v0", "--policy", "random", "--episodes", "10001", "--out", "x"],
+    ["verify", "PROGRAM", "--env", "MiniGrid-DoorKey-5x5-v0", "--episodes", "1000000000"],
+    ["verify", "PROGRAM", "--env", "MiniGrid-DoorKey-5x5-v0", "--random-episodes", "10001"],
+    ["generate", "--env", "MiniGrid-DoorKey-5x5-v0", "--dry-run", "--out", "x", "--episodes", "10001"],
+    ["train", "PROGRAM", "--env", "MiniGrid-DoorKey-5x5-v0", "--steps", "8", "--eval-episodes", "10001"],
+])
+def test_episode_counts_past_the_cap_are_refused_before_anything_is_recorded(
+        args: list[str], tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
+    # a billion episodes once built a billion cache keys before the first recording, and the process
+    # was killed for its memory
+    monkeypatch.chdir(tmp_path)
+    with pytest.raises(SystemExit) as exit_info:
+        main([str(ROOT / "examples" / "minigrid" / "doorkey.car") if a == "PROGRAM" else a for a in args])
+    assert exit_info.value.code == 2
+    assert "a number of episodes from 1 to 10,000" in capsys.readouterr().err
+    assert list(tmp_path.iterdir()) == []
+
+
 def test_audit_json(capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["audit", "examples/minigrid/doorkey.car", "--no-compile", "--json"]) == 0
     certificate = json.loads(capsys.readouterr().out)

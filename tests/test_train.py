@@ -59,6 +59,8 @@ def test_bad_config_values_name_the_field_and_value(changes: dict, message: str)
     ({"gamma": 1.5}, r"ppo.gamma: 1.5 is not a number in \(0, 1\]"),
     ({"learning_rate": float("nan")}, "ppo.learning_rate: nan is not a positive number"),
     ({"batch_size": 100}, "ppo.batch_size: 100 is not a divisor of n_envs \\* n_steps = 2048"),
+    ({"n_envs": 100_000}, "ppo.n_envs: 100000 is not at most 256 envs a run"),
+    ({"n_envs": 4, "n_steps": 2**19, "batch_size": 64}, "ppo.n_steps: 524288 is not at most 1,048,576 transitions a rollout"),
 ])
 def test_bad_ppo_values_name_the_field_and_value(changes: dict, message: str) -> None:
     with pytest.raises(ConfigError, match=message):
@@ -324,6 +326,18 @@ def test_cli_refuses_bad_input_with_exit_2(argv: list[str], message: str, capsys
         main([*argv, *(["--out", str(tmp_path)] if argv[0] == "train" else [])])
     assert exit_info.value.code == 2
     assert message in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("command", ["train", "compare"])
+def test_an_out_that_is_not_a_folder_is_refused_before_anything_runs(command: str, tmp_path: Path,
+                                                                     capsys: pytest.CaptureFixture[str]) -> None:
+    (tmp_path / "taken").write_text("a file the user keeps\n")
+    with pytest.raises(SystemExit) as exit_info:
+        main([command, DOORKEY, "--env", ENV, "--steps", "100", "--out", str(tmp_path / "taken")])
+    assert exit_info.value.code == 2
+    assert f"cannot write into {tmp_path / 'taken'}" in capsys.readouterr().err
+    assert (tmp_path / "taken").read_text() == "a file the user keeps\n"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["taken"]
 
 
 @pytest.mark.slow

@@ -11,7 +11,7 @@ from carc.api import check_file
 from carc.backend.kernel import compile_program
 from carc.cli.main import main
 from carc.ir.layout import DONE, PROGRESS
-from carc.verify.cache import EpisodeKey, cached_episodes, cached_packed, kwargs_text, read_entry
+from carc.verify.cache import EpisodeKey, cached_episodes, cached_packed, kwargs_text, read_entry, trajectory_directory
 from carc.verify.packed import PackedEpisode, pack
 from carc.verify.report import EpisodeScore
 from carc.verify.scoring import VerifyConfig, episode_count, goal_probe, score_episodes
@@ -170,3 +170,10 @@ def test_verify_defaults_to_the_papers_episode_counts() -> None:
 
     assert (EXPERT_EPISODES, RANDOM_EPISODES) == (20, 100)
     assert (_count(None, None, RANDOM_EPISODES), _count(None, 5, RANDOM_EPISODES), _count(9, 5, RANDOM_EPISODES)) == (100, 5, 9)
+
+
+def test_an_episode_count_past_the_cap_is_refused_before_any_key_is_built(cache: Path) -> None:
+    kept = sorted(trajectory_directory(cache).iterdir())
+    with pytest.raises(ValueError, match="need 0 <= episodes <= 10,000, got 1000000000"):
+        cached_packed(ENV, "random", 10**9, 0, cache_dir=cache)
+    assert sorted(trajectory_directory(cache).iterdir()) == kept

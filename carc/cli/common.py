@@ -15,7 +15,7 @@ import sys
 from collections.abc import Callable, Iterator
 from typing import Any, Protocol, TextIO
 
-from carc.core.limits import LIMITS, MAX_SIDE
+from carc.core.limits import LIMITS, MAX_EPISODES, MAX_SIDE
 from carc.core.signals import stop_handlers
 
 MAX_TILE = int(LIMITS["max_tile"].cap)
@@ -134,6 +134,10 @@ def integer(text: str, low: int, high: int, what: str) -> int:
 
 def positive(text: str) -> int:
     return integer(text, 1, 10**9, "expected a number from 1 to 10**9")
+
+
+def episode_count(text: str) -> int:
+    return integer(text, 1, MAX_EPISODES, f"expected a number of episodes from 1 to {MAX_EPISODES:,}")
 
 
 def seed(text: str) -> int:

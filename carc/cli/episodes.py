@@ -6,7 +6,19 @@ import argparse
 from pathlib import Path
 
 from carc.api import check_text, read_program
-from carc.cli.common import EXIT_OK, EXIT_REJECTED, Subparsers, UsageError, add_command, emit_json, fraction, positive, seed, tile
+from carc.cli.common import (
+    EXIT_OK,
+    EXIT_REJECTED,
+    Subparsers,
+    UsageError,
+    add_command,
+    emit_json,
+    episode_count,
+    fraction,
+    positive,
+    seed,
+    tile,
+)
 
 EXPERT_EPISODES = 20
 RANDOM_EPISODES = 100  # the paper's: at 20, one random episode is 5 points of a 10% threshold
@@ -87,7 +99,7 @@ def register(sub: Subparsers) -> None:
     p = add_command(sub, "record", cmd_record, "record expert or random trajectories as .npz episodes")
     p.add_argument("--env", required=True, metavar="ID")
     p.add_argument("--policy", choices=("expert", "random"), required=True)
-    p.add_argument("--episodes", type=positive, default=10)
+    p.add_argument("--episodes", type=episode_count, default=10)
     p.add_argument("--seed", type=seed, default=0)
     p.add_argument("--out", required=True, metavar="DIR")
     p.add_argument("--tile", type=tile, default=None, help="MiniGrid tile size in pixels (default 8; match the program's 'observe rgb tile N')")
@@ -98,9 +110,9 @@ def register(sub: Subparsers) -> None:
     p.add_argument("--env", required=True, metavar="ID")
     p.add_argument("--expert", metavar="DIR", help="expert episodes (default: carc's trajectory cache, recording what it lacks)")
     p.add_argument("--random", metavar="DIR", help="random episodes (default: carc's trajectory cache, recording what it lacks)")
-    p.add_argument("--episodes", type=positive, default=None, metavar="N", help="episodes of each policy when recording (sets both counts below)")
-    p.add_argument("--expert-episodes", type=positive, default=None, metavar="N", help=f"expert episodes when recording (default {EXPERT_EPISODES})")
-    p.add_argument("--random-episodes", type=positive, default=None, metavar="N",
+    p.add_argument("--episodes", type=episode_count, default=None, metavar="N", help="episodes of each policy when recording (sets both counts below)")
+    p.add_argument("--expert-episodes", type=episode_count, default=None, metavar="N", help=f"expert episodes when recording (default {EXPERT_EPISODES})")
+    p.add_argument("--random-episodes", type=episode_count, default=None, metavar="N",
                    help=f"random episodes when recording (default {RANDOM_EPISODES}, the paper's: at 20, one episode is 5 points)")
     p.add_argument("--no-cache", action="store_true", help="record every episode afresh and keep none (default: reuse episodes kept in <cache dir>/trajectories)")
     p.add_argument("--seed", type=seed, default=1000)

@@ -22,6 +22,7 @@ from carc.cli.common import (
     UsageError,
     add_command,
     emit_json,
+    episode_count,
     fraction,
     integer,
     positive,
@@ -184,8 +185,8 @@ def register(sub: Subparsers) -> None:
                    help=f"cap on a reply's size (default {DEFAULT_MAX_RESPONSE_BYTES:,})")
     p.add_argument("--temperature", type=float, help="sampling temperature (default: the server's)")
     p.add_argument("--max-tokens", type=positive, help="cap on the reply's tokens (default: the server's)")
-    p.add_argument("--episodes", type=positive, help="expert episodes for verification (default 20)")
-    p.add_argument("--random-episodes", type=positive, help="random episodes for verification (default 100, the paper's count)")
+    p.add_argument("--episodes", type=episode_count, help="expert episodes for verification (default 20)")
+    p.add_argument("--random-episodes", type=episode_count, help="random episodes for verification (default 100, the paper's count)")
     p.add_argument("--verify-seed", type=seed, help="seed of the first verification episode (default 1000)")
     p.add_argument("--expert-threshold", type=fraction, help="expert completion rate required (default 1.0)")
     p.add_argument("--random-threshold", type=fraction, help="random completion rate allowed, exclusive (default 0.1)")

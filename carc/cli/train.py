@@ -19,7 +19,8 @@ from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from carc.cli.common import Subparsers, UsageError, add_command, emit_json, positive
+from carc.cli.common import Subparsers, UsageError, add_command, emit_json, episode_count, positive
+from carc.core.files import output_folder
 from carc.train.config import AUTO_RAY, LOCAL_RAY, MODE_TITLES, MODES, POLICIES, ConfigError, PPOConfig, TrainConfig, ray_host_port
 
 if TYPE_CHECKING:
@@ -74,6 +75,7 @@ def _run(args: argparse.Namespace, modes: tuple[str, ...], runs_out: Path) -> li
     configs = _configs(args, modes, runs_out)
     if args.ray is not None and importlib.util.find_spec("ray") is None:
         raise UsageError("--ray needs the ray package: pip install 'carc[ray]'")
+    output_folder(runs_out)  # a bad --out is said here, before anything compiles or trains
     _check_inputs(configs)
     try:
         return run_sweep(configs, workers=args.workers, ray_address=args.ray, progress=None if args.json else sys.stderr)
@@ -155,7 +157,7 @@ def _common(p: argparse.ArgumentParser, out_default: str | None) -> None:
     p.add_argument("--lr", type=float, default=defaults.learning_rate, help="PPO: learning rate")
     p.add_argument("--ent-coef", type=float, default=defaults.ent_coef, help="PPO: entropy coefficient")
     p.add_argument("--eval-every", type=positive, default=TrainConfig.eval_every, metavar="N", help="env steps between evaluations")
-    p.add_argument("--eval-episodes", type=positive, default=TrainConfig.eval_episodes, metavar="N", help="episodes per evaluation")
+    p.add_argument("--eval-episodes", type=episode_count, default=TrainConfig.eval_episodes, metavar="N", help="episodes per evaluation")
 
 
 def register(sub: Subparsers) -> None:

@@ -137,9 +137,15 @@ def write_text_atomic(path: str | os.PathLike[str], text: str, encoding: str = "
     return write_bytes_atomic(path, text.encode(encoding))
 
 
-def prepare_output_folder(path: str | os.PathLike[str], force: bool = False, pattern: str = "*") -> Path:
-    """A folder to write a set of files into: created when missing; an existing one must hold nothing
-    (``force`` instead removes the files matching ``pattern`` and carc's leftover temporary files)."""
+def output_folder(path: str | os.PathLike[str]) -> Path:
+    """A folder carc may add files and folders to, created (with its parents) when missing; what it
+    holds already is kept. A path that is not a folder, or a folder carc cannot write into, is an
+    ``OutputError``.
+
+    >>> import tempfile, pathlib
+    >>> output_folder(pathlib.Path(tempfile.mkdtemp()) / "runs" / "a").is_dir()
+    True
+    """
     if not isinstance(path, (str, os.PathLike)):
         raise TypeError(f"an output folder is a str or os.PathLike, not {type(path).__name__}")
     if os.fspath(path) == "":
@@ -149,6 +155,18 @@ def prepare_output_folder(path: str | os.PathLike[str], force: bool = False, pat
         raise OutputError(f"cannot write into {folder}: it is not a folder")
     try:
         folder.mkdir(parents=True, exist_ok=True)
+    except OSError as err:
+        raise OutputError(f"cannot write into {folder}: {_describe(err)}") from None
+    if not os.access(folder, os.W_OK | os.X_OK):
+        raise OutputError(f"cannot write into {folder}: permission denied")
+    return folder
+
+
+def prepare_output_folder(path: str | os.PathLike[str], force: bool = False, pattern: str = "*") -> Path:
+    """A folder to write a set of files into (``output_folder``); an existing one must hold nothing
+    (``force`` instead removes the files matching ``pattern`` and carc's leftover temporary files)."""
+    folder = output_folder(path)
+    try:
         if force:
             for old in [*folder.glob(pattern), *folder.glob(f".*{TEMP_SUFFIX}")]:
                 if old.is_file() and not old.is_symlink():

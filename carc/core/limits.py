@@ -41,3 +41,7 @@ LIMITS: dict[str, Limit] = {limit.name: limit for limit in _LIMITS}
 MAX_SIDE = 4096
 """Frames larger than this on a side are refused (the interval proofs and the kernels' packed run
 keys assume it)."""
+
+MAX_EPISODES = 10_000
+"""Episodes one command records, verifies or evaluates with at most (the paper's verification uses
+120): a count beyond it is refused before anything is recorded or held in memory."""

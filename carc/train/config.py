@@ -17,12 +17,20 @@ import time
 from dataclasses import asdict, dataclass, field, fields
 from typing import Any
 
+from carc.core.limits import MAX_EPISODES
+
 MODES = ("env", "both", "carc")
 MODE_TITLES = {"env": "env reward", "both": "env + carc reward", "carc": "carc reward"}
 POLICIES = ("mlp", "cnn")
 LOCAL_RAY, AUTO_RAY = "local", "auto"  # --ray: start a local instance; join the cluster started on this machine
 # A cluster's address: HOST:PORT, [IPv6]:PORT, or ray://HOST:PORT for Ray Client.
 RAY_ADDRESS = re.compile(r"(ray://)?(\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9]([A-Za-z0-9.-]{0,252}[A-Za-z0-9])?):([0-9]{1,5})")
+
+
+# Bounds that keep one run inside one machine: envs stepped side by side in a run, and transitions in
+# PPO's rollout buffer (n_envs * n_steps; about 0.6 GB for MiniGrid's symbolic view at the cap).
+MAX_ENVS = 256
+MAX_ROLLOUT = 2**20
 
 
 class ConfigError(ValueError):
@@ -85,7 +93,9 @@ class PPOConfig:
         for name in ("gamma", "gae_lambda", "clip_range"):
             _fraction(f"ppo.{name}", getattr(self, name), low_open=True)
         _fraction("ppo.ent_coef", self.ent_coef)
+        _need(self.n_envs <= MAX_ENVS, "ppo.n_envs", self.n_envs, f"at most {MAX_ENVS} envs a run")
         rollout = self.n_envs * self.n_steps
+        _need(rollout <= MAX_ROLLOUT, "ppo.n_steps", self.n_steps, f"at most {MAX_ROLLOUT:,} transitions a rollout (n_envs * n_steps)")
         _need(rollout % self.batch_size == 0, "ppo.batch_size", self.batch_size, f"a divisor of n_envs * n_steps = {rollout}")
 
 
@@ -116,6 +126,7 @@ class TrainConfig:
         _need(isinstance(self.ppo, PPOConfig), "ppo", self.ppo, "a PPOConfig")
         _positive_int("eval_every", self.eval_every)
         _positive_int("eval_episodes", self.eval_episodes)
+        _need(self.eval_episodes <= MAX_EPISODES, "eval_episodes", self.eval_episodes, f"at most {MAX_EPISODES:,} episodes")
         _positive_int("torch_threads", self.torch_threads)
 
     @property

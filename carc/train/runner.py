@@ -24,7 +24,7 @@ from typing import Any
 
 from carc import __version__
 from carc.api import compile_file, read_program
-from carc.core.files import atomic_output, write_text_atomic
+from carc.core.files import OutputError, atomic_output, output_folder, write_text_atomic
 from carc.envs.registry import success_rule
 from carc.train.config import TrainConfig
 
@@ -148,7 +148,7 @@ def train_one(config: TrainConfig) -> RunResult:
 
 def _new_run_dir(out: Path, name: str) -> Path:
     """``out/name``, or ``out/name-2``, ``-3``... when a run of the same name started this second."""
-    out.mkdir(parents=True, exist_ok=True)
+    output_folder(out)
     for attempt in range(1, 1000):
         path = out / (name if attempt == 1 else f"{name}-{attempt}")
         try:
@@ -156,7 +156,9 @@ def _new_run_dir(out: Path, name: str) -> Path:
             return path
         except FileExistsError:
             continue
-    raise FileExistsError(f"{out / name}: too many runs of this name")
+        except OSError as err:
+            raise OutputError(f"cannot write into {out}: {err.strerror or err}") from None
+    raise OutputError(f"cannot write into {out}: too many runs named {name}")
 
 
 def write_csv_atomic(path: Path, header: Sequence[str], rows: Iterable[Sequence[Any]]) -> None:

@@ -34,6 +34,7 @@ import numpy as np
 from carc import __version__
 from carc.backend.cache import cache_root, cache_subdirectory
 from carc.core.files import OutputError, atomic_output
+from carc.core.limits import MAX_EPISODES
 from carc.verify.packed import PackedEpisode, pack
 from carc.verify.trajectories import Episode, TrajectoryError, declared_size, iter_episodes
 
@@ -105,6 +106,8 @@ def cached_packed(env_id: str, policy: str, episodes: int, seed: int, env_kwargs
                   use_cache: bool = True, progress: bool = False, cache_dir: Path | str | None = None) -> Cached:
     """Episodes ``seed .. seed + episodes - 1`` of ``policy`` on ``env_id``: read from the cache where a
     valid entry is there, recorded (and kept, when ``use_cache``) where not."""
+    if not 0 <= episodes <= MAX_EPISODES:
+        raise ValueError(f"need 0 <= episodes <= {MAX_EPISODES:,}, got {episodes}")
     text = kwargs_text(env_kwargs)
     keys = [EpisodeKey(env_id, policy, seed + i, text or "{}") for i in range(episodes)]
     folder = trajectory_directory(cache_dir) if use_cache and text is not None else None

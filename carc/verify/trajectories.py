@@ -27,7 +27,7 @@ from tqdm import tqdm
 
 from carc import __version__
 from carc.core.files import atomic_output, prepare_output_folder
-from carc.core.limits import LIMITS
+from carc.core.limits import LIMITS, MAX_EPISODES
 from carc.core.signals import raise_if_terminated
 from carc.envs.base import SUCCESS_RULES, Expert, frame_of, success_by_rule
 from carc.envs.registry import ENV_ID, EnvError, env_extras, env_family, make_env, make_expert, require_expert, success_rule
@@ -351,8 +351,8 @@ def iter_episodes(
     built-in expert, or that carc cannot make, is an EnvError before anything runs."""
     if policy not in POLICIES:
         raise ValueError(f"policy must be one of {POLICIES}, got {policy!r}")
-    if episodes < 0 or (max_steps is not None and max_steps < 1):
-        raise ValueError(f"need episodes >= 0 and max_steps >= 1, got {episodes} and {max_steps}")
+    if not 0 <= episodes <= MAX_EPISODES or (max_steps is not None and max_steps < 1):
+        raise ValueError(f"need 0 <= episodes <= {MAX_EPISODES:,} and max_steps >= 1, got {episodes} and {max_steps}")
     if policy == "expert":
         require_expert(env_id)
     rule = success_rule(env_id)
