@@ -304,6 +304,22 @@ def test_dry_run_calls_nothing_and_writes_the_messages(tmp_path: Path, capsys: p
     assert re.search(r"!\[start\]\(start\.png\)", (tmp_path / "prompt.md").read_text())
 
 
+def test_an_earlier_sessions_folder_is_kept_unless_forced(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    out = tmp_path / "out"
+    (out / "counterexamples" / "candidate-1-round-2").mkdir(parents=True)
+    (out / "counterexamples" / "candidate-1-round-2" / "frame.npz").write_bytes(b"old")
+    (out / "transcript.jsonl").write_text("an earlier session's calls\n")
+    with ScriptedServer([Scripted(text="must not be asked")]) as server:
+        with pytest.raises(SystemExit) as exit_info:
+            main(_generate(tmp_path, "--model", "m", "--base-url", server.base_url, "--api-key-env", "CARC_UNSET_KEY"))
+        assert server.seen == []
+    assert exit_info.value.code == 2
+    assert f"{out} is not empty" in capsys.readouterr().err
+    assert (out / "transcript.jsonl").read_text() == "an earlier session's calls\n"
+    assert main(_generate(tmp_path, "--dry-run", "--force")) == 0
+    assert sorted(p.name for p in out.iterdir()) == ["goal.png", "messages.json", "prompt.md", "start.png"]
+
+
 @pytest.mark.parametrize("status,words", [(401, "refused the API key (401)"), (404, "has no model 'gpt-4o'")])
 def test_bad_key_and_unknown_model_exit_2(tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch,
                                          status: int, words: str) -> None:

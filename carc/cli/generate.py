@@ -28,6 +28,7 @@ from carc.cli.common import (
     positive,
     seed,
 )
+from carc.core.files import check_output_folder
 
 SETTING_FLAGS = ("model", "task", "seed", "rounds", "candidates", "episodes", "random_episodes", "verify_seed",
                  "expert_threshold", "random_threshold", "examples", "temperature", "max_tokens")
@@ -128,7 +129,7 @@ def _live(args: argparse.Namespace, out: Path) -> Any:
     key = _api_key(args)
     inputs = env_inputs(settings, args.start, args.goal)
     options = OpenAIOptions(base_url=args.base_url, timeout_s=args.timeout, retries=args.retries, max_response_bytes=args.max_response_bytes)
-    return generate(settings, OpenAIBackend(key, options), inputs, out, _say)
+    return generate(settings, OpenAIBackend(key, options), inputs, out, _say, force=args.force)
 
 
 def cmd_generate(args: argparse.Namespace) -> int:
@@ -138,7 +139,7 @@ def cmd_generate(args: argparse.Namespace) -> int:
     from carc.generate.settings import SettingsError
     from carc.generate.transcript import TranscriptError
 
-    out = Path(args.out)
+    out = check_output_folder(args.out, args.force)  # said now; created (or cleared) when the run writes
     if args.replay and args.replay_bundled:
         raise UsageError("give --replay TRANSCRIPT or --replay-bundled, not both")
     if args.replay_bundled:
@@ -150,9 +151,9 @@ def cmd_generate(args: argparse.Namespace) -> int:
     try:
         with stdout_to_stderr() if args.json else contextlib.nullcontext():
             if args.dry_run:
-                sizes = dry_run(env_inputs(_settings(args), args.start, args.goal), out)
+                sizes = dry_run(env_inputs(_settings(args), args.start, args.goal), out, args.force)
             elif args.replay:
-                result = replay(args.replay, out, _say, **{**_overrides(args), "env_id": args.env})
+                result = replay(args.replay, out, _say, force=args.force, **{**_overrides(args), "env_id": args.env})
             else:
                 result = _live(args, out)
     except (BackendError, ImageError, SettingsError, TranscriptError, ValueError) as err:
@@ -176,6 +177,7 @@ def register(sub: Subparsers) -> None:
     p.add_argument("--rounds", type=positive, help="model calls per candidate (default 4)")
     p.add_argument("--candidates", type=positive, help="independent conversations (default 1)")
     p.add_argument("--out", default="carc-generate", metavar="DIR", help="output folder (default carc-generate)")
+    p.add_argument("--force", action="store_true", help="write into a folder that is not empty: its files are removed first")
     p.add_argument("--dry-run", action="store_true", help="write the exact messages and images to --out; call nothing")
     p.add_argument("--replay", metavar="TRANSCRIPT", help="answer from a recorded transcript (file or folder), offline")
     p.add_argument("--replay-bundled", action="store_true", help="replay the transcript that ships with carc (DoorKey-5x5), offline")

@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from carc.cli.common import Subparsers, UsageError, add_command, emit_json, episode_count, positive
-from carc.core.files import output_folder
+from carc.core.files import check_output_folder
 from carc.train.config import AUTO_RAY, LOCAL_RAY, MODE_TITLES, MODES, POLICIES, ConfigError, PPOConfig, TrainConfig, ray_host_port
 
 if TYPE_CHECKING:
@@ -75,7 +75,7 @@ def _run(args: argparse.Namespace, modes: tuple[str, ...], runs_out: Path) -> li
     configs = _configs(args, modes, runs_out)
     if args.ray is not None and importlib.util.find_spec("ray") is None:
         raise UsageError("--ray needs the ray package: pip install 'carc[ray]'")
-    output_folder(runs_out)  # a bad --out is said here, before anything compiles or trains
+    check_output_folder(runs_out, force=True)  # a bad --out is said now; runs add to what it holds
     _check_inputs(configs)
     try:
         return run_sweep(configs, workers=args.workers, ray_address=args.ray, progress=None if args.json else sys.stderr)

@@ -137,6 +137,18 @@ def write_text_atomic(path: str | os.PathLike[str], text: str, encoding: str = "
     return write_bytes_atomic(path, text.encode(encoding))
 
 
+def _folder_path(path: str | os.PathLike[str]) -> Path:
+    """The path of an output folder, refused when empty or when it names something else than a folder."""
+    if not isinstance(path, (str, os.PathLike)):
+        raise TypeError(f"an output folder is a str or os.PathLike, not {type(path).__name__}")
+    if os.fspath(path) == "":
+        raise OutputError("the output folder is empty")
+    folder = Path(path)
+    if folder.is_symlink() or (folder.exists() and not folder.is_dir()):
+        raise OutputError(f"cannot write into {folder}: it is not a folder")
+    return folder
+
+
 def output_folder(path: str | os.PathLike[str]) -> Path:
     """A folder carc may add files and folders to, created (with its parents) when missing; what it
     holds already is kept. A path that is not a folder, or a folder carc cannot write into, is an
@@ -146,19 +158,29 @@ def output_folder(path: str | os.PathLike[str]) -> Path:
     >>> output_folder(pathlib.Path(tempfile.mkdtemp()) / "runs" / "a").is_dir()
     True
     """
-    if not isinstance(path, (str, os.PathLike)):
-        raise TypeError(f"an output folder is a str or os.PathLike, not {type(path).__name__}")
-    if os.fspath(path) == "":
-        raise OutputError("the output folder is empty")
-    folder = Path(path)
-    if folder.is_symlink() or (folder.exists() and not folder.is_dir()):
-        raise OutputError(f"cannot write into {folder}: it is not a folder")
+    folder = _folder_path(path)
     try:
         folder.mkdir(parents=True, exist_ok=True)
     except OSError as err:
         raise OutputError(f"cannot write into {folder}: {_describe(err)}") from None
     if not os.access(folder, os.W_OK | os.X_OK):
         raise OutputError(f"cannot write into {folder}: permission denied")
+    return folder
+
+
+def check_output_folder(path: str | os.PathLike[str], force: bool = False) -> Path:
+    """What ``prepare_output_folder`` would refuse, said before anything is created or removed: a path
+    that is not a folder, under one that is not, or (without ``force``) a folder that holds entries."""
+    folder = _folder_path(path)
+    above = next((p for p in folder.absolute().parents if p.exists() or p.is_symlink()), None)
+    if above is not None and not above.is_dir():
+        raise OutputError(f"cannot write into {folder}: {above} is not a folder")
+    try:
+        left = sorted(p.name for p in folder.iterdir()) if folder.is_dir() else []
+    except OSError as err:
+        raise OutputError(f"cannot write into {folder}: {_describe(err)}") from None
+    if left and not force:
+        raise OutputError(f"{folder} is not empty ({len(left)} entries, e.g. {left[0]}): choose a new folder, or --force to replace its files")
     return folder
 
 
@@ -175,5 +197,6 @@ def prepare_output_folder(path: str | os.PathLike[str], force: bool = False, pat
     except OSError as err:
         raise OutputError(f"cannot write into {folder}: {_describe(err)}") from None
     if left and not force:
-        raise OutputError(f"{folder} is not empty ({len(left)} entries, e.g. {left[0]}): choose a new folder, or --force to replace its {pattern} files")
+        files = "files" if pattern == "*" else f"{pattern} files"
+        raise OutputError(f"{folder} is not empty ({len(left)} entries, e.g. {left[0]}): choose a new folder, or --force to replace its {files}")
     return folder

@@ -12,11 +12,13 @@ calls nothing.
 from __future__ import annotations
 
 import json
+import shutil
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from carc import __version__
+from carc.core.files import OutputError, prepare_output_folder
 from carc.core.resources import example_path
 from carc.generate.backends import Backend, BackendError, ReplayBackend, public_url
 from carc.generate.evaluate import Evaluator, Say
@@ -25,10 +27,12 @@ from carc.generate.loop import Outcome, run_loop, summary_json, write_program
 from carc.generate.messages import Message
 from carc.generate.prompt import TaskFacts, first_messages
 from carc.generate.settings import GenerateSettings
-from carc.generate.transcript import TranscriptWriter, image_header, load_transcript
+from carc.generate.transcript import IMAGE_DIR, TranscriptWriter, image_header, load_transcript
 
 BUNDLED_TRANSCRIPT = "transcripts/doorkey-5x5/transcript.jsonl"
 RERECORD = "python -m carc.generate.scripted examples/transcripts/doorkey-5x5"
+COUNTEREXAMPLE_DIR = "counterexamples"
+OUTPUT_SUBFOLDERS = (IMAGE_DIR, COUNTEREXAMPLE_DIR)  # the folders a run writes inside its output folder
 
 
 @dataclass(frozen=True)
@@ -67,8 +71,23 @@ def env_inputs(settings: GenerateSettings, start_png: str | None = None, goal_pn
     return Inputs(task_image("start", task.start), task_image("goal", task.goal), facts)
 
 
-def dry_run(inputs: Inputs, out: Path) -> dict[str, Any]:
+def fresh_output(out: Path, force: bool) -> Path:
+    """The output folder, created when missing. One that holds entries is refused (an earlier
+    session's transcript may have cost a model's calls) unless ``force``: then its files, and the
+    images and counterexamples folders a run writes, are removed first."""
+    if force:
+        for inner in OUTPUT_SUBFOLDERS:
+            if (out / inner).is_dir() and not (out / inner).is_symlink():
+                try:
+                    shutil.rmtree(out / inner)
+                except OSError as err:
+                    raise OutputError(f"cannot clear {out / inner}: {err.strerror or err}") from None
+    return prepare_output_folder(out, force=force)
+
+
+def dry_run(inputs: Inputs, out: Path, force: bool = False) -> dict[str, Any]:
     """Write the first request's exact messages and the images; return their sizes. Calls nothing."""
+    fresh_output(out, force)
     system, user = inputs.messages()
     wire = [system.wire(), user.wire()]
     write_atomic(out / "messages.json", json.dumps(wire, indent=1).encode("ascii"))
@@ -87,12 +106,13 @@ def dry_run(inputs: Inputs, out: Path) -> dict[str, Any]:
     }
 
 
-def _run(settings: GenerateSettings, backend: Backend, inputs: Inputs, header: dict[str, Any], out: Path, say: Say) -> Result:
-    out.mkdir(parents=True, exist_ok=True)
+def _run(settings: GenerateSettings, backend: Backend, inputs: Inputs, header: dict[str, Any], out: Path, say: Say,
+         force: bool) -> Result:
+    fresh_output(out, force)
     transcript = TranscriptWriter(out, header)
     transcript.save_images((inputs.start, inputs.goal))
     transcript.save()
-    evaluator = Evaluator(settings, inputs.start.frame_shape, inputs.facts.tile, out / "counterexamples")
+    evaluator = Evaluator(settings, inputs.start.frame_shape, inputs.facts.tile, out / COUNTEREXAMPLE_DIR)
     outcome = run_loop(settings, backend, inputs.messages(), evaluator, transcript, say)
     files = {**write_program(out, outcome), "transcript": "transcript.jsonl", "summary": "summary.json"}
     summary = summary_json(outcome, header, files, backend.name)
@@ -114,14 +134,15 @@ def live_header(settings: GenerateSettings, inputs: Inputs, made_by: str) -> dic
     }
 
 
-def generate(settings: GenerateSettings, backend: Backend, inputs: Inputs, out: Path, say: Say, made_by: str | None = None) -> Result:
-    """A live run against `backend`."""
+def generate(settings: GenerateSettings, backend: Backend, inputs: Inputs, out: Path, say: Say, made_by: str | None = None,
+             force: bool = False) -> Result:
+    """A live run against `backend`, into `out` (``fresh_output``)."""
     url = getattr(backend, "url", None)
     made_by = made_by or f"carc generate: model {settings.model} at {public_url(url) if url else backend.name}"
-    return _run(settings, backend, inputs, live_header(settings, inputs, made_by), out, say)
+    return _run(settings, backend, inputs, live_header(settings, inputs, made_by), out, say, force)
 
 
-def replay(transcript_path: str | Path, out: Path, say: Say, **overrides: Any) -> Result:
+def replay(transcript_path: str | Path, out: Path, say: Say, *, force: bool = False, **overrides: Any) -> Result:
     """Re-run a recorded session offline: the recorded settings and images, replies by request hash."""
     recorded = load_transcript(transcript_path)
     header = recorded.header
@@ -136,7 +157,7 @@ def replay(transcript_path: str | Path, out: Path, say: Say, **overrides: Any) -
     backend = ReplayBackend(exchanges, str(recorded.path), hint)
     header_out = {k: v for k, v in header.items() if k not in ("type", "schema")}
     header_out["settings"] = settings.to_json()
-    return _run(settings, backend, inputs, header_out, out, say)
+    return _run(settings, backend, inputs, header_out, out, say, force)
 
 
 def bundled_transcript() -> Path:

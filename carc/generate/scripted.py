@@ -168,7 +168,8 @@ BUNDLED_MADE_BY = ("recorded by `python -m carc.generate.scripted`: carc generat
 
 
 def record_bundled(out: Path) -> int:
-    """Record the bundled DoorKey transcript into `out` (a fresh run; the summary says what happened)."""
+    """Record the bundled DoorKey transcript into `out`, replacing what it holds (a fresh run; the
+    summary says what happened)."""
     from carc.generate.backends import OpenAIBackend, OpenAIOptions
     from carc.generate.run import env_inputs, generate
     from carc.generate.settings import GenerateSettings
@@ -177,7 +178,7 @@ def record_bundled(out: Path) -> int:
     with ScriptedServer([Scripted(text=t) for t in repair_script()]) as server:
         backend = OpenAIBackend(None, OpenAIOptions(base_url=server.base_url, retries=0))
         result = generate(settings, backend, env_inputs(settings), out, lambda line: print(line, file=sys.stderr),
-                          made_by=BUNDLED_MADE_BY)
+                          made_by=BUNDLED_MADE_BY, force=True)
     print(json.dumps(result.summary["totals"]), file=sys.stderr)
     return 0 if result.outcome.verified else 1
 
