@@ -27,6 +27,8 @@ ENV_OF = {
     "unlockpickup": "MiniGrid-UnlockPickup-v0",
     "keycorridor": "MiniGrid-KeyCorridorS3R3-v0",
     "blockedunlockpickup": "MiniGrid-BlockedUnlockPickup-v0",
+    "redbluedoors": "MiniGrid-RedBlueDoors-8x8-v0",
+    "obstructedmaze": "MiniGrid-ObstructedMaze-1Q-v1",
 }
 FRAMES = 64
 

@@ -338,7 +338,7 @@ def episode_check(env_id: str, tile: int, seeds: Iterable[int]) -> EpisodeCheck:
     (by the cell of their centre) with the objects in the env's grid."""
     import gymnasium as gym
 
-    from carc.envs.minigrid import MiniGridExpert
+    from carc.envs.minigrid_expert import MiniGridExpert
     from carc.envs.minigrid_render import render_full_frame
 
     interpreter = Interpreter(check_text(FINDER_PROBE, "<finders>"))

@@ -2,7 +2,7 @@
 
     /work/venv/bin/python scripts/measure_minigrid_palette.py --seeds 5 > palette.md
 
-Frames come from expert episodes (``carc.envs.minigrid``) of several MiniGrid envs, rendered as
+Frames come from expert episodes (``carc.envs.minigrid_expert``) of several MiniGrid envs, rendered as
 ``RGBImgObsWrapper`` renders them (cells in the agent's view lightened). Every pixel is labelled from
 the privileged state with what its cell holds, and the cell is "lit" when the highlighted render
 differs from the plain one. A gallery (every kind, colour and door state placed on a real env's grid
@@ -30,7 +30,8 @@ from minigrid.core.world_object import Ball, Box, Door, Floor, Goal, Key, Wall, 
 from minigrid.utils.rendering import highlight_img
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from carc.envs.minigrid import MiniGridExpert, make_minigrid_env  # noqa: E402
+from carc.envs.minigrid import make_minigrid_env  # noqa: E402
+from carc.envs.minigrid_expert import MiniGridExpert  # noqa: E402
 
 ENVS = (
     "MiniGrid-DoorKey-5x5-v0",

@@ -14,7 +14,8 @@ from gymnasium.utils.env_checker import check_env
 from minigrid.wrappers import ImgObsWrapper, RGBImgObsWrapper
 
 from carc.envs.base import FrameError, check_frame, frame_of
-from carc.envs.minigrid import FullFrame, MiniGridExpert, make_minigrid_env
+from carc.envs.minigrid import FullFrame, make_minigrid_env
+from carc.envs.minigrid_expert import MiniGridExpert
 from carc.envs.registry import make_env, make_expert
 from carc.envs.wrapper import CarcReward, CarcVectorReward, ProgramFrames, make_wrapped_env, register_wrapped, wrapped_env_fn
 from carc.ir.layout import PROGRESS

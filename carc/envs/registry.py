@@ -129,7 +129,7 @@ def make_expert(env: gym.Env) -> Expert:
     env_id = env_id_of(env)
     family = env_family(env_id)
     if family == "minigrid":
-        from carc.envs.minigrid import MiniGridExpert
+        from carc.envs.minigrid_expert import MiniGridExpert
 
         return MiniGridExpert(env)
     if has_expert(env_id):
