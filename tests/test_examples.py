@@ -120,6 +120,12 @@ def test_the_kernel_floor_script_measures_an_example(capsys: pytest.CaptureFixtu
     assert (kernel - 0.005) / (floor + 0.005) - 0.005 <= ratio <= (kernel + 0.005) / (floor - 0.005) + 0.005
 
 
+def test_the_expert_script_counts_the_seeds_solved(capsys: pytest.CaptureFixture[str]) -> None:
+    """Smoke run of scripts/measure_minigrid_experts.py (the README's expert coverage)."""
+    assert _script("measure_minigrid_experts").main(["--seeds", "2", "--envs", "MiniGrid-RedBlueDoors-6x6-v0"]) == 0
+    assert capsys.readouterr().out.splitlines()[-1].startswith("| MiniGrid-RedBlueDoors-6x6-v0 | 2 of 2 | ")
+
+
 def test_a_carried_object_is_drawn_nowhere() -> None:
     """Why "carrying" is "fewer on the floor": MiniGrid's frame is the same whether the agent carries
     a key or not (the helpers' measurements need no carried case)."""

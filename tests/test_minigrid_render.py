@@ -17,7 +17,8 @@ from minigrid.core.world_object import Ball, Box, Door, Floor, Goal, Key, Lava, 
 from minigrid.minigrid_env import MiniGridEnv
 from minigrid.utils.rendering import fill_coords, point_in_circle
 
-from carc.envs.minigrid import MiniGridExpert, make_minigrid_env
+from carc.envs.minigrid import make_minigrid_env
+from carc.envs.minigrid_expert import MiniGridExpert
 from carc.envs.minigrid_render import render_full_frame
 from carc.perf.envbench import render_times, run_env_bench
 

@@ -98,7 +98,7 @@ def test_ctrl_c_is_one_line_and_130(tmp_path: Path, delay: float) -> None:
     if ignored:
         signal.signal(signal.SIGINT, signal.default_int_handler)
     try:
-        proc = subprocess.Popen(carc_cmd("record", "--env", "MiniGrid-DoorKey-5x5-v0", "--policy", "random", "--episodes", "100000", "--json",
+        proc = subprocess.Popen(carc_cmd("record", "--env", "MiniGrid-DoorKey-5x5-v0", "--policy", "random", "--episodes", "10000", "--json",
                                          "--out", str(tmp_path / "eps")), stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env(), cwd=REPO)
     finally:
         if ignored:

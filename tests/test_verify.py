@@ -82,10 +82,10 @@ def test_goal_that_is_always_true_fails_on_random_play(tmp_path: Path) -> None:
 
 
 def test_an_expert_that_fails_the_env_is_blamed_not_the_program(tmp_path: Path) -> None:
-    # carc's MiniGrid expert plays go-to-goal, key, door and pick-up tasks, not Fetch's: every episode
-    # is a failure by the env's own rule, so the report says the expert failed, names --expert, and
-    # does not list the program's sub-tasks as short of the expert's rate.
-    config = VerifyConfig(env_id="MiniGrid-Fetch-5x5-N2-v0", episodes=3, property_examples=5, counterexample_dir=tmp_path)
+    # carc's MiniGrid expert does not read BabyAI's language missions: every episode is a failure by
+    # the env's own rule, so the report says the expert failed, names --expert, and does not list the
+    # program's sub-tasks as short of the expert's rate.
+    config = VerifyConfig(env_id="BabyAI-GoToRedBallNoDists-v0", episodes=3, property_examples=5, counterexample_dir=tmp_path)
     report = verify(check_file("examples/minigrid/doorkey.car"), "doorkey", config)
     assert not report.passed and report.failed_demos == 3
     assert report.failures[0].startswith("no successful expert episodes to verify on: carc's built-in expert failed all 3")

@@ -25,6 +25,8 @@ EXAMPLE_TASKS: tuple[tuple[str, str], ...] = (
     ("minigrid/unlockpickup.car", "MiniGrid-UnlockPickup-"),
     ("minigrid/keycorridor.car", "MiniGrid-KeyCorridor"),
     ("minigrid/blockedunlockpickup.car", "MiniGrid-BlockedUnlockPickup-"),
+    ("minigrid/redbluedoors.car", "MiniGrid-RedBlueDoors-"),
+    ("minigrid/obstructedmaze.car", "MiniGrid-ObstructedMaze-"),
     ("panda/push.car", "PandaPush-"),
     ("panda/reach.car", "PandaReach-"),
     ("panda/pickandplace.car", "PandaPickAndPlace-"),
