@@ -84,6 +84,22 @@ def test_episode_counts_past_the_cap_are_refused_before_anything_is_recorded(
     assert list(tmp_path.iterdir()) == []
 
 
+@pytest.mark.parametrize(("args", "message"), [
+    (["train", "PROGRAM", "--env", "MiniGrid-DoorKey-5x5-v0", "--steps", "8", "--seeds", "1000000000"], "a number of seeds from 1 to 1,000"),
+    (["train", "PROGRAM", "--env", "MiniGrid-DoorKey-5x5-v0", "--steps", "8", "--workers", "100000"], "a number of workers from 1 to 256"),
+    (["verify", "PROGRAM", "--env", "MiniGrid-DoorKey-5x5-v0", "--examples", "100000000"], "a number of examples from 1 to 100,000"),
+    (["bench", "PROGRAM", "--repeat", "100000000"], "a number of repeats from 1 to 1,000"),
+])
+def test_counts_that_would_run_for_days_are_refused(args: list[str], message: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                                     capsys: pytest.CaptureFixture[str]) -> None:
+    monkeypatch.chdir(tmp_path)
+    with pytest.raises(SystemExit) as exit_info:
+        main([str(ROOT / "examples" / "minigrid" / "doorkey.car") if a == "PROGRAM" else a for a in args])
+    assert exit_info.value.code == 2
+    assert message in capsys.readouterr().err
+    assert list(tmp_path.iterdir()) == []
+
+
 def test_audit_json(capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["audit", "examples/minigrid/doorkey.car", "--no-compile", "--json"]) == 0
     certificate = json.loads(capsys.readouterr().out)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 
 from carc.api import check_text, read_program
-from carc.cli.common import EXIT_OK, Subparsers, add_command, emit_json, positive
+from carc.cli.common import EXIT_OK, Subparsers, add_command, at_most, emit_json
 
 
 def cmd_bench(args: argparse.Namespace) -> int:
@@ -28,4 +28,4 @@ def register(sub: Subparsers) -> None:
     p = add_command(sub, "bench", cmd_bench, "time the kernel against the interpreter, a hand-written kernel and the memory floor")
     p.add_argument("program", metavar="PROGRAM")
     p.add_argument("--env", metavar="ID", help="also measure env steps/s plain and wrapped on this env")
-    p.add_argument("--repeat", type=positive, default=7, help="timing repeats; medians are reported (default 7)")
+    p.add_argument("--repeat", type=at_most(1_000, "repeats"), default=7, help="timing repeats; medians are reported (default 7)")

@@ -136,6 +136,20 @@ def positive(text: str) -> int:
     return integer(text, 1, 10**9, "expected a number from 1 to 10**9")
 
 
+def at_most(cap: int, what: str) -> Callable[[str], int]:
+    """An argument type: a whole number of ``what`` from 1 to ``cap``.
+
+    >>> at_most(1_000, "repeats")("1000000")
+    Traceback (most recent call last):
+    ...
+    argparse.ArgumentTypeError: expected a number of repeats from 1 to 1,000, not 1000000
+    """
+    def parse(text: str) -> int:
+        return integer(text, 1, cap, f"expected a number of {what} from 1 to {cap:,}")
+
+    return parse
+
+
 def episode_count(text: str) -> int:
     return integer(text, 1, MAX_EPISODES, f"expected a number of episodes from 1 to {MAX_EPISODES:,}")
 

@@ -12,6 +12,7 @@ from carc.cli.common import (
     Subparsers,
     UsageError,
     add_command,
+    at_most,
     emit_json,
     episode_count,
     fraction,
@@ -118,7 +119,7 @@ def register(sub: Subparsers) -> None:
     p.add_argument("--seed", type=seed, default=1000)
     p.add_argument("--expert-threshold", type=fraction, default=1.0, help="expert completion rate required (default 1.0)")
     p.add_argument("--random-threshold", type=fraction, default=0.1, help="random completion rate allowed, exclusive (default 0.1)")
-    p.add_argument("--examples", type=positive, default=200, help="hypothesis examples per property (default 200; matches_interpreter gets a quarter; at most 6 frames each)")
+    p.add_argument("--examples", type=at_most(100_000, "examples"), default=200, help="hypothesis examples per property (default 200; matches_interpreter gets a quarter; at most 6 frames each)")
     p.add_argument("--counterexamples", default="carc-counterexamples", metavar="DIR")
     p.add_argument("--explain", metavar="DIR", help="write carc explain pictures of the episodes verification failed on (a few of each policy)")
     p.add_argument("--min-expert", type=positive, default=3, metavar="N", help="usable expert episodes required (default 3)")

@@ -21,6 +21,7 @@ from carc.cli.common import (
     Subparsers,
     UsageError,
     add_command,
+    at_most,
     emit_json,
     episode_count,
     fraction,
@@ -192,4 +193,4 @@ def register(sub: Subparsers) -> None:
     p.add_argument("--verify-seed", type=seed, help="seed of the first verification episode (default 1000)")
     p.add_argument("--expert-threshold", type=fraction, help="expert completion rate required (default 1.0)")
     p.add_argument("--random-threshold", type=fraction, help="random completion rate allowed, exclusive (default 0.1)")
-    p.add_argument("--examples", type=positive, help="hypothesis examples per property in each verification (default 50)")
+    p.add_argument("--examples", type=at_most(100_000, "examples"), help="hypothesis examples per property in each verification (default 50)")

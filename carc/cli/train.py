@@ -19,7 +19,7 @@ from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from carc.cli.common import Subparsers, UsageError, add_command, emit_json, episode_count, positive
+from carc.cli.common import Subparsers, UsageError, add_command, at_most, emit_json, episode_count, positive
 from carc.core.files import check_output_folder
 from carc.train.config import AUTO_RAY, LOCAL_RAY, MODE_TITLES, MODES, POLICIES, ConfigError, PPOConfig, TrainConfig, ray_host_port
 
@@ -144,10 +144,10 @@ def _common(p: argparse.ArgumentParser, out_default: str | None) -> None:
     p.add_argument("program", metavar="PROGRAM", help="a .car reward program")
     p.add_argument("--env", required=True, metavar="ID", help="Gymnasium env id, e.g. MiniGrid-DoorKey-8x8-v0")
     p.add_argument("--steps", type=positive, required=True, metavar="N", help="env steps per run")
-    p.add_argument("--seeds", type=positive, default=1, metavar="K", help="runs per condition, seeds SEED..SEED+K-1")
+    p.add_argument("--seeds", type=at_most(1_000, "seeds"), default=1, metavar="K", help="runs per condition, seeds SEED..SEED+K-1")
     p.add_argument("--seed", type=int, default=0, metavar="SEED", help="first seed (default 0)")
     p.add_argument("--out", default=out_default, required=out_default is None, metavar="DIR", help="folder for the runs")
-    p.add_argument("--workers", type=positive, default=DEFAULT_WORKERS, metavar="W", help="runs at once (local processes or Ray CPUs)")
+    p.add_argument("--workers", type=at_most(256, "workers"), default=DEFAULT_WORKERS, metavar="W", help="runs at once (local processes or Ray CPUs)")
     p.add_argument("--ray", type=ray_address, default=None, metavar="ADDR", help="run on Ray: 'local' starts a local instance; 'auto' or HOST:PORT joins a cluster")
     p.add_argument("--policy", choices=POLICIES, default="mlp", help="MiniGrid policy network on the symbolic view (default mlp)")
     defaults = PPOConfig()
