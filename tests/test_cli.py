@@ -223,3 +223,18 @@ def test_demo_starts_from_the_bundled_generation_transcript(tmp_path: Path, caps
     assert report["program"] == str(tmp_path / "generate" / "program.car")
     assert report["generation"]["rounds"] == 4 and report["generation"]["stages"].endswith("verified")
     assert report["verify"]["passed"] is True
+
+
+@pytest.mark.parametrize(("flag", "message"), [
+    ("--explain", "--explain {folder}: the folder is not empty: choose a new one"),
+    ("--counterexamples", "cannot write into {folder}/taken: it is not a folder"),
+])
+def test_verify_says_an_unusable_output_folder_before_it_verifies(flag: str, message: str, tmp_path: Path,
+                                                                   capsys: pytest.CaptureFixture[str]) -> None:
+    (tmp_path / "taken").write_text("kept\n")
+    folder = tmp_path if flag == "--explain" else tmp_path / "taken"
+    with pytest.raises(SystemExit) as exit_info:
+        main(["verify", str(ROOT / "examples" / "minigrid" / "doorkey.car"), "--env", "MiniGrid-DoorKey-5x5-v0", flag, str(folder)])
+    assert exit_info.value.code == 2
+    assert message.format(folder=tmp_path) in capsys.readouterr().err
+    assert (tmp_path / "taken").read_text() == "kept\n"

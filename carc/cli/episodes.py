@@ -20,6 +20,7 @@ from carc.cli.common import (
     seed,
     tile,
 )
+from carc.core.files import check_output_folder
 
 EXPERT_EPISODES = 20
 RANDOM_EPISODES = 100  # the paper's: at 20, one random episode is 5 points of a 10% threshold
@@ -58,6 +59,10 @@ def cmd_verify(args: argparse.Namespace) -> int:
     check_env_id(args.env)
     if not args.counterexamples:
         raise UsageError("--counterexamples needs a folder name")
+    # folders written only after the verification ran, or only when it fails: said now if unusable
+    check_output_folder(args.counterexamples, force=True)
+    if args.explain is not None and check_output_folder(args.explain, force=True).is_dir() and any(Path(args.explain).iterdir()):
+        raise UsageError(f"--explain {args.explain}: the folder is not empty: choose a new one")
     program = check_text(read_program(args.program), args.program)
     config = VerifyConfig(
         env_id=args.env, expert_dir=args.expert, random_dir=args.random, seed=args.seed, use_cache=not args.no_cache,

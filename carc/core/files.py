@@ -168,7 +168,7 @@ def output_folder(path: str | os.PathLike[str]) -> Path:
     return folder
 
 
-def check_output_folder(path: str | os.PathLike[str], force: bool = False) -> Path:
+def check_output_folder(path: str | os.PathLike[str], force: bool = False, pattern: str = "*") -> Path:
     """What ``prepare_output_folder`` would refuse, said before anything is created or removed: a path
     that is not a folder, under one that is not, or (without ``force``) a folder that holds entries."""
     folder = _folder_path(path)
@@ -180,8 +180,13 @@ def check_output_folder(path: str | os.PathLike[str], force: bool = False) -> Pa
     except OSError as err:
         raise OutputError(f"cannot write into {folder}: {_describe(err)}") from None
     if left and not force:
-        raise OutputError(f"{folder} is not empty ({len(left)} entries, e.g. {left[0]}): choose a new folder, or --force to replace its files")
+        raise _not_empty(folder, left, pattern)
     return folder
+
+
+def _not_empty(folder: Path, left: list[str], pattern: str) -> OutputError:
+    files = "files" if pattern == "*" else f"{pattern} files"
+    return OutputError(f"{folder} is not empty ({len(left)} entries, e.g. {left[0]}): choose a new folder, or --force to replace its {files}")
 
 
 def prepare_output_folder(path: str | os.PathLike[str], force: bool = False, pattern: str = "*") -> Path:
@@ -197,6 +202,5 @@ def prepare_output_folder(path: str | os.PathLike[str], force: bool = False, pat
     except OSError as err:
         raise OutputError(f"cannot write into {folder}: {_describe(err)}") from None
     if left and not force:
-        files = "files" if pattern == "*" else f"{pattern} files"
-        raise OutputError(f"{folder} is not empty ({len(left)} entries, e.g. {left[0]}): choose a new folder, or --force to replace its {files}")
+        raise _not_empty(folder, left, pattern)
     return folder
