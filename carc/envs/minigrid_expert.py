@@ -283,14 +283,18 @@ def _drop_keeps_access(u: MiniGridEnv, pose: Pose, needed: list[Cell]) -> bool:
 
 
 def _drop_action(u: MiniGridEnv, needed: list[Cell], taken_from: Cell | None) -> int:
-    """Walk to the nearest pose whose front cell is free and harmless to fill, then drop: leaving
-    every needed cell within reach, and not on ``taken_from`` (where the object was picked up to
-    clear the way: dropped back there, it would be picked up again, for ever)."""
+    """Drop what the agent carries where it is harmless: every needed cell stays within reach, and
+    not on ``taken_from`` (where the object was picked up to clear the way: dropped back there, it
+    would be picked up again, for ever)."""
+    return _drop_where(u, lambda front, pose: front != taken_from and _drop_keeps_access(u, pose, needed))
+
+
+def _drop_where(u: MiniGridEnv, fits: Callable[[Cell, Pose], bool]) -> int:
+    """Walk to the nearest pose whose front cell is free and ``fits`` (front cell, pose), then drop."""
 
     def good(pose: Pose) -> bool:
         front = _front(pose)
-        return (_in_grid(u, front) and _get(u, front) is None and front != taken_from
-                and _drop_keeps_access(u, pose, needed))
+        return _in_grid(u, front) and _get(u, front) is None and fits(front, pose)
 
     path = _search(u, u.carrying, relaxed=False, done=good)
     if path is None:
@@ -323,16 +327,8 @@ def _plan(u: MiniGridEnv, taken_from: Cell | None = None) -> int:
 
 
 def _drop_near(u: MiniGridEnv, near: Cell) -> int:
-    """Walk to the nearest pose whose front cell is free and next to ``near`` (diagonals included), then drop."""
-
-    def good(pose: Pose) -> bool:
-        front = _front(pose)
-        return _in_grid(u, front) and _get(u, front) is None and max(abs(front[0] - near[0]), abs(front[1] - near[1])) <= 1
-
-    path = _search(u, u.carrying, relaxed=False, done=good)
-    if path is None:
-        return DONE
-    return _first_action(u, path, Target(_front(_agent_pose(u)), DROP))
+    """Drop what the agent carries on a free cell next to ``near`` (diagonals included)."""
+    return _drop_where(u, lambda front, _: max(abs(front[0] - near[0]), abs(front[1] - near[1])) <= 1)
 
 
 def _free_hands_ok(u: MiniGridEnv, target: Target) -> bool:
