@@ -61,8 +61,10 @@ def cmd_verify(args: argparse.Namespace) -> int:
         raise UsageError("--counterexamples needs a folder name")
     # folders written only after the verification ran, or only when it fails: said now if unusable
     check_output_folder(args.counterexamples, force=True)
-    if args.explain is not None and check_output_folder(args.explain, force=True).is_dir() and any(Path(args.explain).iterdir()):
-        raise UsageError(f"--explain {args.explain}: the folder is not empty: choose a new one")
+    if args.explain is not None:
+        explain = check_output_folder(args.explain, force=True)
+        if explain.is_dir() and any(explain.iterdir()):  # verify has no --force: the message says what to do
+            raise UsageError(f"--explain {args.explain}: the folder is not empty: choose a new one")
     program = check_text(read_program(args.program), args.program)
     config = VerifyConfig(
         env_id=args.env, expert_dir=args.expert, random_dir=args.random, seed=args.seed, use_cache=not args.no_cache,
