@@ -238,3 +238,10 @@ def test_verify_says_an_unusable_output_folder_before_it_verifies(flag: str, mes
     assert exit_info.value.code == 2
     assert message.format(folder=tmp_path) in capsys.readouterr().err
     assert (tmp_path / "taken").read_text() == "kept\n"
+
+
+def test_verify_warns_when_the_programs_palette_is_another_familys(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    code = main(["verify", str(ROOT / "examples" / "panda" / "reach.car"), "--env", "MiniGrid-DoorKey-5x5-v0", "--episodes", "3",
+                 "--examples", "1", "--no-cache", "--min-expert", "1", "--min-random", "1", "--counterexamples", str(tmp_path)])
+    assert code == 1
+    assert "carc: warning: the program says `use panda`, a palette measured on Panda-Gym's frames" in capsys.readouterr().err

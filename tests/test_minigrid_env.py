@@ -9,7 +9,7 @@ import pytest
 from carc.envs.base import frame_of
 from carc.envs.minigrid import FullFrame, make_minigrid_env
 from carc.envs.minigrid_expert import DROP, PICKUP, MiniGridExpert, expert_success_rate, run_expert_episode
-from carc.envs.registry import env_family, make_env, make_expert
+from carc.envs.registry import env_family, make_env, make_expert, palette_mismatch
 
 FAST_ENVS = [
     "MiniGrid-DoorKey-5x5-v0",
@@ -106,3 +106,15 @@ def test_frames_are_minigrid_get_frame(tile_size: int) -> None:
 def test_full_frame_needs_a_minigrid_env() -> None:
     with pytest.raises(TypeError, match="needs a MiniGrid env"):
         FullFrame(gym.make("CartPole-v1"))
+
+
+@pytest.mark.parametrize(("modules", "env_id", "said"), [
+    (("minigrid",), "CartPole-v1", "the program says `use minigrid`, a palette measured on MiniGrid's frames, but CartPole-v1 is not a MiniGrid env"),
+    (("panda",), "MiniGrid-DoorKey-5x5-v0", "a palette measured on Panda-Gym's frames, but MiniGrid-DoorKey-5x5-v0 is not a Panda-Gym env"),
+    (("minigrid",), "BabyAI-GoToLocal-v0", None),
+    (("panda",), "PandaReachDense-v3", None),
+    ((), "CartPole-v1", None),
+])
+def test_a_palette_from_another_env_family_is_named(modules: tuple[str, ...], env_id: str, said: str | None) -> None:
+    found = palette_mismatch(modules, env_id)
+    assert (found is None) if said is None else (found is not None and said in found)

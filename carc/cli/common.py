@@ -106,6 +106,15 @@ def quiet_stdout() -> None:
         os.close(devnull)
 
 
+def warn_mismatch(used_modules: tuple[str, ...], env_id: str) -> None:
+    """A warning on stderr when a program's stdlib palette belongs to another env family than ``env_id``'s."""
+    from carc.envs.registry import palette_mismatch
+
+    mismatch = palette_mismatch(used_modules, env_id)
+    if mismatch is not None:
+        print(f"carc: warning: {mismatch}", file=sys.stderr)
+
+
 def say_error(message: str) -> None:
     """One line on standard error (which may itself be gone: then nothing)."""
     with contextlib.suppress(OSError, ValueError):

@@ -19,7 +19,7 @@ from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from carc.cli.common import Subparsers, UsageError, add_command, at_most, emit_json, episode_count, positive
+from carc.cli.common import Subparsers, UsageError, add_command, at_most, emit_json, episode_count, positive, warn_mismatch
 from carc.core.files import check_output_folder
 from carc.train.config import AUTO_RAY, LOCAL_RAY, MODE_TITLES, MODES, POLICIES, ConfigError, PPOConfig, TrainConfig, ray_host_port
 
@@ -56,12 +56,14 @@ def _configs(args: argparse.Namespace, modes: tuple[str, ...], runs_out: Path) -
 
 
 def _check_inputs(configs: list[TrainConfig]) -> None:
-    """Fail early, in the parent, on a program that does not compile or an env that cannot give its frames."""
-    from carc.api import compile_file
+    """Fail early, in the parent, on a program that does not compile or an env that cannot give its
+    frames; warn, once, when the program's palette was measured on another family's frames."""
+    from carc.api import compile_file, compile_record, read_program
     from carc.envs.base import FrameError
     from carc.train.envs import warm_up
 
     program = compile_file(configs[0].program).program
+    warn_mismatch(compile_record(read_program(configs[0].program), configs[0].program, lints=False).used_modules, configs[0].env_id)
     for config in {c.mode: c for c in configs}.values():
         try:
             warm_up(config, program.tile)

@@ -29,6 +29,9 @@ PANDA_PREFIX = "Panda"
 PANDA_EXPERT_ID = re.compile(rf"Panda({'|'.join(PANDA_EXPERT_TASKS)})(Dense)?-v\d+")
 
 
+FAMILY_TITLES = {"minigrid": "MiniGrid", "panda": "Panda-Gym"}  # the families a stdlib palette was measured on
+
+
 def env_family(env_id: str) -> str:
     """The family of an env id: "minigrid", "panda" or "gym"."""
     if env_id.startswith(MINIGRID_PREFIXES):
@@ -36,6 +39,22 @@ def env_family(env_id: str) -> str:
     if env_id.startswith(PANDA_PREFIX):
         return "panda"
     return "gym"
+
+
+def palette_mismatch(used_modules: tuple[str, ...], env_id: str) -> str | None:
+    """Why a program's palette cannot fit an env's frames, or None: it uses the stdlib module of one
+    env family (its colours measured on that family's frames) and the env is of another.
+
+    >>> palette_mismatch(("minigrid",), "CartPole-v1")
+    "the program says `use minigrid`, a palette measured on MiniGrid's frames, but CartPole-v1 is not a MiniGrid env: its colours will not match"
+    """
+    family = env_family(env_id)
+    for module in used_modules:
+        if module in FAMILY_TITLES and module != family:
+            title = FAMILY_TITLES[module]
+            return (f"the program says `use {module}`, a palette measured on {title}'s frames, but {env_id} is not a {title} "
+                    "env: its colours will not match")
+    return None
 
 
 def success_rule(env_id: str) -> str:

@@ -57,6 +57,12 @@ class Compilation:
     def sha256(self) -> str:
         return hashlib.sha256(self.data).hexdigest()
 
+    @property
+    def used_modules(self) -> tuple[str, ...]:
+        """The stdlib modules the program says `use` of, in order (none when it did not parse)."""
+        items = self.unit.items if self.unit is not None else ()
+        return tuple(item.module.id for item in items if isinstance(item, ast.Use))
+
     def checked(self) -> ir.Program:
         """The checked program, or CarcError with the diagnostics."""
         if self.program is None:

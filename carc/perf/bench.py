@@ -81,13 +81,6 @@ def scan_floor(frame: np.ndarray) -> int:
 # ---- frames ------------------------------------------------------------------------------------
 
 
-def uses_module(record: Compilation, module: str) -> bool:
-    """Whether a checked program says `use MODULE` (read from its compilation record's AST)."""
-    from carc.lang import ast
-
-    return record.unit is not None and any(isinstance(item, ast.Use) and item.module.id == module for item in record.unit.items)
-
-
 def minigrid_frames(env_id: str = DOORKEY_ENV, tile: int = 8, n: int = ROLLOUT_FRAMES, seed: int = 0) -> list[np.ndarray]:
     """Frames of a seeded uniform-random rollout (resetting when an episode ends)."""
     try:
@@ -330,7 +323,7 @@ def _frame_sets(record: Compilation, frames: list[np.ndarray] | None, env_id: st
         for frame in frames:
             by_shape.setdefault(frame.shape, []).append(np.ascontiguousarray(frame))
         return [(group, None) for group in by_shape.values()]
-    if uses_module(record, "minigrid"):
+    if "minigrid" in record.used_modules:
         return [(minigrid_frames(DOORKEY_ENV, tile), float(tile)) for tile in MINIGRID_TILES]
     if env_id is not None:
         return [(env_frames(env_id), None)]
