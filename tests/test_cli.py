@@ -245,3 +245,16 @@ def test_verify_warns_when_the_programs_palette_is_another_familys(tmp_path: Pat
                  "--examples", "1", "--no-cache", "--min-expert", "1", "--min-random", "1", "--counterexamples", str(tmp_path)])
     assert code == 1
     assert "carc: warning: the program says `use panda`, a palette measured on Panda-Gym's frames" in capsys.readouterr().err
+
+
+def test_a_second_demo_replaces_its_own_generation(tmp_path: Path) -> None:
+    # generate keeps an earlier session's folder; the demo's carc-demo/generate is the demo's own, so
+    # running the README's first command twice must work
+    from carc.cli.demo import _generated_program
+
+    said: list[str] = []
+    first, _ = _generated_program(tmp_path, said.append)
+    (tmp_path / "generate" / "counterexamples" / "stale").mkdir(parents=True)
+    second, details = _generated_program(tmp_path, said.append)
+    assert first == second and Path(second).is_file() and details["rounds"] == 4
+    assert not (tmp_path / "generate" / "counterexamples" / "stale").exists()

@@ -12,6 +12,7 @@ from typing import Any
 import pytest
 
 from carc.cli.main import main
+from carc.core.files import OutputError
 from carc.core.resources import example_path
 from carc.generate.images import decode_png, pixel_digest
 from carc.generate.scripted import Scripted, ScriptedServer, repair_script
@@ -123,6 +124,9 @@ def test_bundled_transcript_replays_to_a_verified_program(tmp_path: Path) -> Non
     result = replay_bundled(tmp_path)
     assert result.outcome.verified and [r.evaluation.stage for r in result.outcome.rounds] == ["check", "check", "verify", "verified"]
     assert (tmp_path / "program.car").read_bytes() == example_path("minigrid/doorkey.car").read_bytes()
+    with pytest.raises(OutputError, match="is not empty"):  # the first run's transcript is kept...
+        replay_bundled(tmp_path)
+    assert replay_bundled(tmp_path, force=True).outcome.verified  # ...unless asked (carc demo, run again)
 
 
 def test_a_tile_that_would_blow_up_the_frames_is_feedback_not_a_recording(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:

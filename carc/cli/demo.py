@@ -67,7 +67,7 @@ def _generated_program(out: Path, say: Callable[..., None]) -> tuple[str, dict[s
     from carc.generate.backends import BackendError
 
     try:
-        result = replay_bundled(out / "generate")
+        result = replay_bundled(out / "generate", force=True)  # the demo's own folder: a second demo replaces it
     except BackendError as err:
         raise UsageError(f"the bundled generation transcript cannot be replayed: {err}") from None
     outcome = result.outcome

@@ -165,6 +165,7 @@ def bundled_transcript() -> Path:
     return example_path(BUNDLED_TRANSCRIPT)
 
 
-def replay_bundled(out: Path, say: Say = lambda _: None) -> Result:
-    """Generate by replaying the bundled transcript: offline, no model, a verified DoorKey program in out/."""
-    return replay(bundled_transcript(), out, say)
+def replay_bundled(out: Path, say: Say = lambda _: None, force: bool = False) -> Result:
+    """Generate by replaying the bundled transcript: offline, no model, a verified DoorKey program in
+    out/ (``force``: replacing what an earlier run left there)."""
+    return replay(bundled_transcript(), out, say, force=force)
