@@ -159,8 +159,7 @@ def at_most(cap: int, what: str) -> Callable[[str], int]:
     return parse
 
 
-def episode_count(text: str) -> int:
-    return integer(text, 1, MAX_EPISODES, f"expected a number of episodes from 1 to {MAX_EPISODES:,}")
+episode_count = at_most(MAX_EPISODES, "episodes")
 
 
 def seed(text: str) -> int:

@@ -66,9 +66,9 @@ def cmd_verify(args: argparse.Namespace) -> int:
         explain = check_output_folder(args.explain, force=True)
         if explain.is_dir() and any(explain.iterdir()):  # verify has no --force: the message says what to do
             raise UsageError(f"--explain {args.explain}: the folder is not empty: choose a new one")
-    data = read_program(args.program)
-    program = check_text(data, args.program)
-    warn_mismatch(compile_record(data, args.program, lints=False).used_modules, args.env)
+    record = compile_record(read_program(args.program), args.program, lints=False)
+    program = record.checked()
+    warn_mismatch(record.used_modules, args.env)
     config = VerifyConfig(
         env_id=args.env, expert_dir=args.expert, random_dir=args.random, seed=args.seed, use_cache=not args.no_cache,
         expert_episodes=_count(args.expert_episodes, args.episodes, EXPERT_EPISODES),

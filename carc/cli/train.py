@@ -58,12 +58,15 @@ def _configs(args: argparse.Namespace, modes: tuple[str, ...], runs_out: Path) -
 def _check_inputs(configs: list[TrainConfig]) -> None:
     """Fail early, in the parent, on a program that does not compile or an env that cannot give its
     frames; warn, once, when the program's palette was measured on another family's frames."""
-    from carc.api import compile_file, compile_record, read_program
+    from carc.api import compile_record, read_program
+    from carc.backend.kernel import compile_program
     from carc.envs.base import FrameError
     from carc.train.envs import warm_up
 
-    program = compile_file(configs[0].program).program
-    warn_mismatch(compile_record(read_program(configs[0].program), configs[0].program, lints=False).used_modules, configs[0].env_id)
+    record = compile_record(read_program(configs[0].program), configs[0].program, lints=False)
+    program = record.checked()
+    compile_program(program)
+    warn_mismatch(record.used_modules, configs[0].env_id)
     for config in {c.mode: c for c in configs}.values():
         try:
             warm_up(config, program.tile)

@@ -168,7 +168,7 @@ def output_folder(path: str | os.PathLike[str]) -> Path:
     return folder
 
 
-def check_output_folder(path: str | os.PathLike[str], force: bool = False, pattern: str = "*") -> Path:
+def check_output_folder(path: str | os.PathLike[str], force: bool = False) -> Path:
     """What ``prepare_output_folder`` would refuse, said before anything is created or removed: a path
     that is not a folder, under one that is not, or (without ``force``) a folder that holds entries."""
     folder = _folder_path(path)
@@ -180,7 +180,7 @@ def check_output_folder(path: str | os.PathLike[str], force: bool = False, patte
     except OSError as err:
         raise OutputError(f"cannot write into {folder}: {_describe(err)}") from None
     if left and not force:
-        raise _not_empty(folder, left, pattern)
+        raise _not_empty(folder, left, "*")
     return folder
 
 

@@ -32,6 +32,7 @@ from carc.envs.base import run_expert
 from carc.envs.minigrid import make_minigrid_env
 
 LEFT, RIGHT, FORWARD, PICKUP, DROP, TOGGLE, DONE = range(7)
+DROP_NEAR = 7  # not a MiniGrid action: a Target's "drop on a free cell next to it, diagonals included"
 DIR_VECS = ((1, 0), (0, 1), (-1, 0), (0, -1))
 BARRIER_COST = 1000
 MAX_SUBGOALS = 6
@@ -42,7 +43,8 @@ Pose = tuple[int, int, int]
 
 @dataclass(frozen=True)
 class Target:
-    """Face ``cell`` and do ``action`` (pickup, toggle, forward onto a goal, or drop)."""
+    """Face ``cell`` and do ``action`` (pickup, toggle, forward onto a goal, or drop), or with
+    ``DROP_NEAR``, drop what is carried on a free cell next to ``cell``."""
 
     cell: Cell
     action: int
@@ -213,7 +215,7 @@ def _fetch(u: Any) -> Target | None:
 
 def _go_to(u: Any) -> Target | None:
     """GoToDoor, GoToObject: face the target (so stand next to it) and say done."""
-    return Target((int(u.target_pos[0]), int(u.target_pos[1])), DONE)
+    return Target(_cell_of(u.target_pos), DONE)
 
 
 def _red_then_blue(u: Any) -> Target | None:
@@ -224,16 +226,19 @@ def _red_then_blue(u: Any) -> Target | None:
 
 def _memory(u: Any) -> Target | None:
     """Memory: step onto the cell beside the object that matches the one seen at the start."""
-    return Target((int(u.success_pos[0]), int(u.success_pos[1])), FORWARD)
+    return Target(_cell_of(u.success_pos), FORWARD)
 
 
 def _put_near(u: Any) -> Target | None:
-    """PutNear: pick up the object to move (any other fails); carrying it, drop it on a free cell
-    next to the target (diagonals included: ``_drop_near``)."""
+    """PutNear: pick up the object to move (any other fails); carrying it, drop it next to the target."""
     carrying = u.carrying
     if carrying is not None and carrying.type == u.move_type and carrying.color == u.moveColor:
-        return None
+        return Target(_cell_of(u.target_pos), DROP_NEAR)
     return _target_at(u, lambda o: o.type == u.move_type and o.color == u.moveColor, PICKUP)
+
+
+def _cell_of(position: Any) -> Cell:
+    return int(position[0]), int(position[1])
 
 
 _MISSIONS: tuple[tuple[type, Callable[[Any], Target | None]], ...] = (
@@ -273,10 +278,10 @@ def _reachable(u: MiniGridEnv, start: Cell, blocked: Cell, cleared: set[Cell]) -
     return seen
 
 
-def _drop_keeps_access(u: MiniGridEnv, pose: Pose, needed: list[Cell]) -> bool:
+def _drop_keeps_access(u: MiniGridEnv, pose: Pose, needed: set[Cell]) -> bool:
     """True when dropping from ``pose`` leaves every needed cell next to a reachable cell (the
     needed objects themselves will be picked up or opened on the way)."""
-    reach = _reachable(u, pose[:2], _front(pose), set(needed))
+    reach = _reachable(u, pose[:2], _front(pose), needed)
     return all(
         any((cell[0] + dx, cell[1] + dy) in reach for dx, dy in DIR_VECS) for cell in needed
     )
@@ -286,7 +291,8 @@ def _drop_action(u: MiniGridEnv, needed: list[Cell], taken_from: Cell | None) ->
     """Drop what the agent carries where it is harmless: every needed cell stays within reach, and
     not on ``taken_from`` (where the object was picked up to clear the way: dropped back there, it
     would be picked up again, for ever)."""
-    return _drop_where(u, lambda front, pose: front != taken_from and _drop_keeps_access(u, pose, needed))
+    cells = set(needed)
+    return _drop_where(u, lambda front, pose: front != taken_from and _drop_keeps_access(u, pose, cells))
 
 
 def _drop_where(u: MiniGridEnv, fits: Callable[[Cell, Pose], bool]) -> int:
@@ -305,9 +311,9 @@ def _drop_where(u: MiniGridEnv, fits: Callable[[Cell, Pose], bool]) -> int:
 def _plan(u: MiniGridEnv, taken_from: Cell | None = None) -> int:
     """One action towards the mission, replanned from the current state (``taken_from``: where what
     the agent carries was picked up, if the expert saw it)."""
-    if isinstance(u, PutNearEnv) and _put_near(u) is None:
-        return _drop_near(u, (int(u.target_pos[0]), int(u.target_pos[1])))
     target = _final_target(u)
+    if target is not None and target.action == DROP_NEAR:
+        return _drop_near(u, target.cell)
     needed: list[Cell] = []
     for _ in range(MAX_SUBGOALS):
         if target is None:

@@ -71,7 +71,7 @@ def env_inputs(settings: GenerateSettings, start_png: str | None = None, goal_pn
     return Inputs(task_image("start", task.start), task_image("goal", task.goal), facts)
 
 
-def fresh_output(out: Path, force: bool) -> Path:
+def _fresh_output(out: Path, force: bool) -> Path:
     """The output folder, created when missing. One that holds entries is refused (an earlier
     session's transcript may have cost a model's calls) unless ``force``: then its files, and the
     images and counterexamples folders a run writes, are removed first."""
@@ -87,7 +87,7 @@ def fresh_output(out: Path, force: bool) -> Path:
 
 def dry_run(inputs: Inputs, out: Path, force: bool = False) -> dict[str, Any]:
     """Write the first request's exact messages and the images; return their sizes. Calls nothing."""
-    fresh_output(out, force)
+    _fresh_output(out, force)
     system, user = inputs.messages()
     wire = [system.wire(), user.wire()]
     write_atomic(out / "messages.json", json.dumps(wire, indent=1).encode("ascii"))
@@ -108,7 +108,7 @@ def dry_run(inputs: Inputs, out: Path, force: bool = False) -> dict[str, Any]:
 
 def _run(settings: GenerateSettings, backend: Backend, inputs: Inputs, header: dict[str, Any], out: Path, say: Say,
          force: bool) -> Result:
-    fresh_output(out, force)
+    _fresh_output(out, force)
     transcript = TranscriptWriter(out, header)
     transcript.save_images((inputs.start, inputs.goal))
     transcript.save()
@@ -136,7 +136,7 @@ def live_header(settings: GenerateSettings, inputs: Inputs, made_by: str) -> dic
 
 def generate(settings: GenerateSettings, backend: Backend, inputs: Inputs, out: Path, say: Say, made_by: str | None = None,
              force: bool = False) -> Result:
-    """A live run against `backend`, into `out` (``fresh_output``)."""
+    """A live run against `backend`, into `out` (``_fresh_output``)."""
     url = getattr(backend, "url", None)
     made_by = made_by or f"carc generate: model {settings.model} at {public_url(url) if url else backend.name}"
     return _run(settings, backend, inputs, live_header(settings, inputs, made_by), out, say, force)
