@@ -22,6 +22,7 @@ from carc.backend.codegen import generate
 from carc.backend.srccheck import check_generated_source
 from carc.core.diagnostics import CarcError
 from carc.interpreter import MAX_OBJECTS, Interpreter, color_mask, objects_of
+from carc.ir.layout import DONE
 from carc.perf.bench import minigrid_frames
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -120,6 +121,15 @@ def test_the_kernel_floor_script_measures_an_example(capsys: pytest.CaptureFixtu
     assert (kernel - 0.005) / (floor + 0.005) - 0.005 <= ratio <= (kernel + 0.005) / (floor - 0.005) + 0.005
 
 
+def test_the_reward_cost_script_measures_an_example(capsys: pytest.CaptureFixture[str]) -> None:
+    """Smoke run of scripts/measure_reward_cost.py (the README's table of what the reward costs a step)."""
+    _script("measure_kernel_floor")  # the module it imports from beside it, as when run from scripts/
+    assert _script("measure_reward_cost").main(["--blocks", "1", "--block-steps", "20", "--programs", "unlock"]) == 0
+    row = capsys.readouterr().out.splitlines()[-1].split(" | ")
+    assert row[:3] == ["| unlock", "MiniGrid-Unlock-v0", "88x48"]
+    assert all(float(cell.replace(",", "")) > 0 for cell in row[3:6]) and row[6].endswith("%")
+
+
 def test_the_expert_script_counts_the_seeds_solved(capsys: pytest.CaptureFixture[str]) -> None:
     """Smoke run of scripts/measure_minigrid_experts.py (the README's expert coverage)."""
     assert _script("measure_minigrid_experts").main(["--seeds", "2", "--envs", "MiniGrid-RedBlueDoors-6x6-v0"]) == 0
@@ -139,6 +149,55 @@ def test_a_carried_object_is_drawn_nowhere() -> None:
     empty_handed = env.get_frame(highlight=True, tile_size=16)
     env.carrying = Key("yellow")  # type: ignore[assignment]  # MiniGrid annotates it as None
     assert np.array_equal(env.get_frame(highlight=True, tile_size=16), empty_handed)
+
+
+def _unlockpickup_frames(toggle_first: bool, tile: int) -> list[np.ndarray]:
+    """Real UnlockPickup frames: the start; the key in hand, the door open and the agent
+    facing the box; then either toggle the box (which destroys it) and drop the key, or drop the key
+    and pick the box up (the env's success)."""
+    import gymnasium as gym
+    from minigrid.core.constants import DIR_TO_VEC
+    from minigrid.core.world_object import Box, Door, Key
+    from minigrid.minigrid_env import MiniGridEnv
+
+    env = gym.make("MiniGrid-UnlockPickup-v0").unwrapped
+    assert isinstance(env, MiniGridEnv)
+    env.reset(seed=3)
+    frames = [env.get_frame(highlight=True, tile_size=tile)]
+    cells = {type(o): (x, y) for x in range(env.width) for y in range(env.height) if (o := env.grid.get(x, y)) is not None}
+    key, door = env.grid.get(*cells[Key]), env.grid.get(*cells[Door])
+    env.grid.set(*cells[Key], None)
+    env.carrying = key  # type: ignore[assignment]  # MiniGrid annotates it as None
+    door.is_locked, door.is_open = False, True  # type: ignore[union-attr]
+    bx, by = cells[Box]
+    env.agent_pos, env.agent_dir = next(((bx - dx, by - dy), d) for d, (dx, dy) in enumerate(DIR_TO_VEC) if env.grid.get(bx - dx, by - dy) is None)
+    frames.append(env.get_frame(highlight=True, tile_size=tile))
+    actions = [env.actions.toggle, env.actions.drop]
+    if not toggle_first:  # turn to a free cell to drop the key, and back
+        turns = next(k for k in (1, 2, 3) if env.grid.get(*(np.array(env.agent_pos) + DIR_TO_VEC[(env.agent_dir - k) % 4])) is None)
+        actions = [env.actions.left] * turns + [env.actions.drop] + [env.actions.right] * turns + [env.actions.pickup]
+    for action in actions:
+        success = env.step(action)[1] > 0
+        frames.append(env.get_frame(highlight=True, tile_size=tile))
+    assert success != toggle_first
+    return frames
+
+
+@pytest.mark.parametrize("name", ["unlockpickup", "blockedunlockpickup"])
+def test_a_box_toggled_with_the_key_in_hand_is_not_picked_up(name: str) -> None:
+    """Toggling a box destroys it, and a carried box is not drawn, so a box toggled with the key in
+    hand once paid "pick up the box" (agents trained on it learned to toggle). Now the key must be put
+    down while the box is there: the toggle-then-drop order completes neither, the drop-then-pickup
+    order both."""
+    interpreter = Interpreter(check_file(str(ROOT / "examples" / "minigrid" / f"{name}.car")))
+    names = [s.name for s in interpreter.program.subtasks]
+    for toggle_first, expected in ((True, ["got_key", "opened"]), (False, ["got_key", "opened", "put_key", "got_box"])):
+        frames = _unlockpickup_frames(toggle_first, interpreter.program.tile)
+        state = interpreter.new_state(1)[0]
+        interpreter.reset(frames[0], state)
+        for frame in frames[1:]:
+            interpreter.step(frame, state)
+        assert [names[t] for t in range(len(names)) if state[DONE + t] != 0.0] == expected
 
 
 def test_every_minigrid_counting_helper_fits_the_shade_cap_together() -> None:

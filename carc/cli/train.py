@@ -55,36 +55,29 @@ def _configs(args: argparse.Namespace, modes: tuple[str, ...], runs_out: Path) -
         raise UsageError(str(err)) from None
 
 
-def _check_inputs(configs: list[TrainConfig]) -> None:
-    """Fail early, in the parent, on a program that does not compile or an env that cannot give its
-    frames; warn, once, when the program's palette was measured on another family's frames."""
+def _check_program(config: TrainConfig) -> None:
+    """Fail early, in the parent, on a program that does not check; warn, once, when its palette was
+    measured on another family's frames. (The sweep then compiles it and builds each condition's env
+    once, before any worker starts: an env that cannot give the program's frames is said there.)"""
     from carc.api import compile_record, read_program
-    from carc.backend.kernel import compile_program
-    from carc.envs.base import FrameError
-    from carc.train.envs import warm_up
 
-    record = compile_record(read_program(configs[0].program), configs[0].program, lints=False)
-    program = record.checked()
-    compile_program(program)
-    warn_mismatch(record.used_modules, configs[0].env_id)
-    for config in {c.mode: c for c in configs}.values():
-        try:
-            warm_up(config, program.tile)
-        except (FrameError, ConfigError) as err:
-            raise UsageError(str(err)) from None
+    record = compile_record(read_program(config.program), config.program, lints=False)
+    record.checked()
+    warn_mismatch(record.used_modules, config.env_id)
 
 
 def _run(args: argparse.Namespace, modes: tuple[str, ...], runs_out: Path) -> list[Any]:
+    from carc.envs.base import FrameError
     from carc.train.sweep import RayUnreachable, SweepError, run_sweep
 
     configs = _configs(args, modes, runs_out)
     if args.ray is not None and importlib.util.find_spec("ray") is None:
         raise UsageError("--ray needs the ray package: pip install 'carc[ray]'")
     check_output_folder(runs_out, force=True)  # a bad --out is said now; runs add to what it holds
-    _check_inputs(configs)
+    _check_program(configs[0])
     try:
         return run_sweep(configs, workers=args.workers, ray_address=args.ray, progress=None if args.json else sys.stderr)
-    except RayUnreachable as err:  # the address asked for, not a run, is wrong
+    except (RayUnreachable, FrameError, ConfigError) as err:  # the address asked for, or the env's frames, not a run
         raise UsageError(str(err)) from None
     except SweepError as err:
         raise TrainFailed(str(err)) from None
