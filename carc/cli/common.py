@@ -13,10 +13,13 @@ import json
 import os
 import sys
 from collections.abc import Callable, Iterator
-from typing import Any, Protocol, TextIO
+from typing import TYPE_CHECKING, Any, Protocol, TextIO
 
 from carc.core.limits import LIMITS, MAX_EPISODES, MAX_SIDE
 from carc.core.signals import stop_handlers
+
+if TYPE_CHECKING:
+    from carc import ir
 
 MAX_TILE = int(LIMITS["max_tile"].cap)
 
@@ -106,13 +109,18 @@ def quiet_stdout() -> None:
         os.close(devnull)
 
 
-def warn_mismatch(used_modules: tuple[str, ...], env_id: str) -> None:
-    """A warning on stderr when a program's stdlib palette belongs to another env family than ``env_id``'s."""
+def checked_for_env(path: str, env_id: str) -> ir.Program:
+    """The program in ``path``, checked (CarcError with its diagnostics if not), with a warning on
+    stderr when its stdlib palette belongs to another env family than ``env_id``'s."""
+    from carc.api import compile_record, read_program
     from carc.envs.registry import palette_mismatch
 
-    mismatch = palette_mismatch(used_modules, env_id)
+    record = compile_record(read_program(path), path, lints=False)
+    program = record.checked()
+    mismatch = palette_mismatch(record.used_modules, env_id)
     if mismatch is not None:
         print(f"carc: warning: {mismatch}", file=sys.stderr)
+    return program
 
 
 def say_error(message: str) -> None:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from carc.api import check_text, compile_record, read_program
+from carc.api import check_text, read_program
 from carc.cli.common import (
     EXIT_OK,
     EXIT_REJECTED,
@@ -13,13 +13,13 @@ from carc.cli.common import (
     UsageError,
     add_command,
     at_most,
+    checked_for_env,
     emit_json,
     episode_count,
     fraction,
     positive,
     seed,
     tile,
-    warn_mismatch,
 )
 from carc.core.files import check_output_folder
 
@@ -66,9 +66,7 @@ def cmd_verify(args: argparse.Namespace) -> int:
         explain = check_output_folder(args.explain, force=True)
         if explain.is_dir() and any(explain.iterdir()):  # verify has no --force: the message says what to do
             raise UsageError(f"--explain {args.explain}: the folder is not empty: choose a new one")
-    record = compile_record(read_program(args.program), args.program, lints=False)
-    program = record.checked()
-    warn_mismatch(record.used_modules, args.env)
+    program = checked_for_env(args.program, args.env)
     config = VerifyConfig(
         env_id=args.env, expert_dir=args.expert, random_dir=args.random, seed=args.seed, use_cache=not args.no_cache,
         expert_episodes=_count(args.expert_episodes, args.episodes, EXPERT_EPISODES),

@@ -19,7 +19,7 @@ from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from carc.cli.common import Subparsers, UsageError, add_command, at_most, emit_json, episode_count, positive, warn_mismatch
+from carc.cli.common import Subparsers, UsageError, add_command, at_most, checked_for_env, emit_json, episode_count, positive
 from carc.core.files import check_output_folder
 from carc.train.config import AUTO_RAY, LOCAL_RAY, MODE_TITLES, MODES, POLICIES, ConfigError, PPOConfig, TrainConfig, ray_host_port
 
@@ -55,17 +55,6 @@ def _configs(args: argparse.Namespace, modes: tuple[str, ...], runs_out: Path) -
         raise UsageError(str(err)) from None
 
 
-def _check_program(config: TrainConfig) -> None:
-    """Fail early, in the parent, on a program that does not check; warn, once, when its palette was
-    measured on another family's frames. (The sweep then compiles it and builds each condition's env
-    once, before any worker starts: an env that cannot give the program's frames is said there.)"""
-    from carc.api import compile_record, read_program
-
-    record = compile_record(read_program(config.program), config.program, lints=False)
-    record.checked()
-    warn_mismatch(record.used_modules, config.env_id)
-
-
 def _run(args: argparse.Namespace, modes: tuple[str, ...], runs_out: Path) -> list[Any]:
     from carc.envs.base import FrameError
     from carc.train.sweep import RayUnreachable, SweepError, run_sweep
@@ -74,7 +63,9 @@ def _run(args: argparse.Namespace, modes: tuple[str, ...], runs_out: Path) -> li
     if args.ray is not None and importlib.util.find_spec("ray") is None:
         raise UsageError("--ray needs the ray package: pip install 'carc[ray]'")
     check_output_folder(runs_out, force=True)  # a bad --out is said now; runs add to what it holds
-    _check_program(configs[0])
+    # the program's diagnostics and palette warning, once; the sweep then compiles it and builds each
+    # condition's env once before any worker starts (an env that cannot give its frames is said there)
+    checked_for_env(args.program, args.env)
     try:
         return run_sweep(configs, workers=args.workers, ray_address=args.ray, progress=None if args.json else sys.stderr)
     except (RayUnreachable, FrameError, ConfigError) as err:  # the address asked for, or the env's frames, not a run

@@ -47,8 +47,9 @@ class RayUnreachable(SweepError):
 
 def run_sweep(configs: Sequence[TrainConfig], workers: int = 2, ray_address: str | None = None, progress: TextIO | None = None) -> list[RunResult]:
     """Train every config; results in the order of ``configs``."""
+    tiles = {path: compile_file(path).program.tile for path in {c.program for c in configs}}
     for config in {(c.program, c.env_id, c.mode): c for c in configs}.values():
-        warm_up(config, compile_file(config.program).program.tile)  # here, once: workers load the caches
+        warm_up(config, tiles[config.program])  # here, once: workers load the caches
     if workers == 1 and ray_address is None:
         return [train_one(c) for c in configs]
     display = ProgressDisplay(configs, progress) if progress is not None else None
